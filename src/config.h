@@ -1,0 +1,97 @@
+/*
+ * config.h — cdcrouter settings: cdcrouter.conf plus conf.d/NAME.conf drop-ins
+ * (libconfig syntax), read in lexical order, later files overriding earlier
+ * keys, then CDCROUTER_* environment overrides.
+ *
+ * Every setting is declared once in the table in config.c (key, type,
+ * default, reloadable, doc); --help-config prints it and t/ checks that the
+ * sample config and the man page mention every key.
+ */
+#ifndef CDCR_CONFIG_H
+#define CDCR_CONFIG_H
+
+#include <stddef.h>
+
+#include "route.h"
+
+enum error_policy { POLICY_DEFAULT = 0, POLICY_DLQ, POLICY_SKIP, POLICY_STOP };
+
+struct strlist {
+	char **v;
+	size_t n;
+};
+
+struct config {
+	char *path;                 /* main file, as given */
+	char *dir;                  /* its directory: relative paths resolve from here */
+
+	/* kafka */
+	char *brokers;
+	char *group_id;
+	char *auto_offset_reset;
+	struct strlist kafka_props; /* "key=value" passed to librdkafka */
+
+	/* sink */
+	char *conninfo;
+	char *password;             /* from CDCROUTER_SINK_PASSWORD only; never logged */
+
+	/* apply */
+	int batch_size;
+	int batch_wait_ms;
+	char *on_error;             /* dlq | skip | stop; "" = dlq when dead_letter_topic is set, else skip */
+	enum error_policy policy;   /* resolved */
+	char *dead_letter_topic;
+	int retry_backoff_ms;
+	int retry_backoff_max_ms;
+	int shutdown_timeout_ms;
+
+	/* paths */
+	char *conf_dir;
+	char *routes_dir;
+
+	/* log */
+	char *log_level;
+	int stats_interval_ms;
+
+	/* otlp */
+	char *otlp_endpoint;        /* "" disables telemetry */
+	struct strlist otlp_headers;   /* "Name: value" */
+	struct strlist otlp_resource;  /* "key=value" */
+	double otlp_sample_ratio;
+	int otlp_export_interval_ms;
+	int otlp_queue_size;
+	int otlp_timeout_ms;
+	int otlp_gzip;
+
+	struct routes *routes;      /* owned */
+};
+
+/* Error sink: every problem found, as "file:line: message". */
+struct errlist {
+	char **v;
+	size_t n;
+};
+void errlist_add(struct errlist *e, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void errlist_free(struct errlist *e);
+
+/* Load everything (main file, drop-ins, environment, routes). Returns NULL
+ * and fills errs when anything is wrong; never half-applies. */
+struct config *config_load(const char *path, struct errlist *errs);
+void config_free(struct config **cp);
+
+/* Sorted malloc'd paths dir/<name><suffix> (names starting with '.' skipped);
+ * a missing directory gives an empty list. */
+char **config_list_dir(const char *dir, const char *suffix, size_t *np);
+
+/* Print the settings table (key, type, default, doc) for --help-config. */
+void config_print_reference(void);
+
+/* Keys whose change needs a new Kafka consumer / sink connection. */
+int config_kafka_changed(const struct config *a, const struct config *b);
+int config_sink_changed(const struct config *a, const struct config *b);
+
+const char *policy_name(enum error_policy p);
+int policy_parse(const char *s, enum error_policy *out);
+
+#endif

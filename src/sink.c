@@ -1,0 +1,640 @@
+/* sink.c — PostgreSQL apply with pipelining, set-based batches and
+ * offsets in the same transaction; see sink.h. */
+#include "sink.h"
+
+#include <errno.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct sink {
+	char *conninfo;
+	char *password;
+	char *group_id;
+	PGconn *conn;
+	const struct routes *routes;
+	int prepared;             /* statements of `routes` are prepared on `conn` */
+	int in_txn;               /* sink_apply_isolating left a transaction open */
+	/* scratch buffers, reused across batches */
+	const char **values;
+	int *lengths;
+	size_t nvalues;
+	char **arrays;            /* per-parameter array literals for set statements */
+	size_t *arraylen, *arraycap;
+	size_t narrays;
+};
+
+static const char schema_sql[] =
+	"SELECT pg_advisory_xact_lock(727274321);\n"
+	"CREATE SCHEMA IF NOT EXISTS cdcrouter;\n"
+	"CREATE TABLE IF NOT EXISTS cdcrouter.offsets (\n"
+	"  group_id text NOT NULL, topic text NOT NULL, partition int NOT NULL,\n"
+	"  next_offset bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),\n"
+	"  PRIMARY KEY (group_id, topic, partition));\n"
+	"CREATE OR REPLACE FUNCTION cdcrouter.advance(g text, t text, p int, expected bigint, nxt bigint)\n"
+	"RETURNS void LANGUAGE plpgsql AS $fn$\n"
+	"BEGIN\n"
+	"  IF expected IS NULL THEN\n"
+	"    INSERT INTO cdcrouter.offsets (group_id, topic, partition, next_offset)\n"
+	"    VALUES (g, t, p, nxt) ON CONFLICT DO NOTHING;\n"
+	"  ELSE\n"
+	"    UPDATE cdcrouter.offsets SET next_offset = nxt, updated_at = now()\n"
+	"    WHERE group_id = g AND topic = t AND partition = p AND next_offset = expected;\n"
+	"  END IF;\n"
+	"  IF NOT FOUND THEN\n"
+	"    RAISE EXCEPTION 'offsets of %/%[%] are not at % any more', g, t, p, coalesce(expected::text, 'none')\n"
+	"      USING ERRCODE = 'CR001';\n"
+	"  END IF;\n"
+	"END $fn$;\n";
+
+enum sink_result sink_classify(const char *st)
+{
+	if (!st || !*st)
+		return SINK_TRANSIENT;
+	if (!strcmp(st, "CR001"))
+		return SINK_FENCED;
+	if (!strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) ||
+	    !strncmp(st, "57P", 3) || !strncmp(st, "58", 2) || !strcmp(st, "55P03") ||
+	    !strcmp(st, "55006") || !strcmp(st, "26000") || !strcmp(st, "0A000") ||
+	    !strcmp(st, "25P02") || !strcmp(st, "57014"))
+		return SINK_TRANSIENT;
+	return SINK_PERMANENT;
+}
+
+struct sink *sink_new(const char *conninfo, const char *password, const char *group_id)
+{
+	struct sink *s = calloc(1, sizeof(*s));
+
+	s->conninfo = strdup(conninfo);
+	s->password = password ? strdup(password) : NULL;
+	s->group_id = strdup(group_id);
+	return s;
+}
+
+void sink_disconnect(struct sink *s)
+{
+	if (s->conn)
+		PQfinish(s->conn);
+	s->conn = NULL;
+	s->prepared = 0;
+	s->in_txn = 0;
+}
+
+void sink_free(struct sink **sp)
+{
+	struct sink *s = *sp;
+
+	if (!s)
+		return;
+	sink_disconnect(s);
+	free(s->conninfo);
+	if (s->password) {
+		memset(s->password, 0, strlen(s->password));
+		free(s->password);
+	}
+	free(s->group_id);
+	free(s->values);
+	free(s->lengths);
+	for (size_t i = 0; i < s->narrays; i++)
+		free(s->arrays[i]);
+	free(s->arrays);
+	free(s->arraylen);
+	free(s->arraycap);
+	free(s);
+	*sp = NULL;
+}
+
+void sink_set_routes(struct sink *s, const struct routes *rs)
+{
+	s->routes = rs;
+	s->prepared = 0;
+}
+
+int sink_connected(const struct sink *s) { return s->conn && PQstatus(s->conn) == CONNECTION_OK; }
+
+/* One line: "what: primary message (detail)"; PostgreSQL's multi-line
+ * messages would break log lines and Kafka headers. */
+static void set_err(char *err, size_t errlen, const char *what, PGconn *c, const PGresult *r)
+{
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	const char *m = primary ? primary : r ? PQresultErrorMessage(r) : c ? PQerrorMessage(c) : "";
+
+	if (detail)
+		snprintf(err, errlen, "%s: %s (%s)", what, m, detail);
+	else
+		snprintf(err, errlen, "%s: %s", what, m && *m ? m : "unknown error");
+	for (char *p = err; *p; p++)
+		if (*p == '\n' || *p == '\t')
+			*p = ' ';
+	for (size_t n = strlen(err); n && err[n - 1] == ' '; n--)
+		err[n - 1] = '\0';
+}
+
+/* Result of a synchronous command, classified. */
+static enum sink_result check(struct sink *s, PGresult *r, const char *what, char *err, size_t errlen)
+{
+	enum sink_result rc = SINK_OK;
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		rc = sink_classify(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+		set_err(err, errlen, what, s->conn, r);
+	}
+	PQclear(r);
+	if (rc != SINK_OK && PQstatus(s->conn) != CONNECTION_OK) {
+		sink_disconnect(s);
+		rc = SINK_TRANSIENT;
+	}
+	return rc;
+}
+
+static void stmt_name(char *buf, size_t len, size_t route, const char *kind)
+{
+	snprintf(buf, len, "cdcr_%s_%zu", kind, route);
+}
+
+static enum sink_result prepare_all(struct sink *s, char *err, size_t errlen)
+{
+	enum sink_result rc;
+	static const char *const kinds[] = { "u", "d", "ub", "db" };
+
+	rc = check(s, PQexec(s->conn, "DEALLOCATE ALL"), "deallocate", err, errlen);
+	if (rc)
+		return rc;
+	rc = check(s, PQprepare(s->conn, "cdcr_advance", "SELECT cdcrouter.advance($1, $2, $3, $4, $5)", 5, NULL),
+	           "prepare advance", err, errlen);
+	if (rc)
+		return rc;
+	rc = check(s, PQprepare(s->conn, "cdcr_offset",
+	                        "SELECT next_offset FROM cdcrouter.offsets WHERE group_id = $1 AND topic = $2 AND partition = $3",
+	                        3, NULL), "prepare offsets", err, errlen);
+	for (size_t i = 0; s->routes && i < s->routes->n && rc == SINK_OK; i++) {
+		const struct route *r = &s->routes->v[i];
+		const struct route_stmt *st[] = { &r->upsert, &r->del, &r->upsert_batch, &r->delete_batch };
+
+		for (int k = 0; k < 4 && rc == SINK_OK; k++) {
+			char name[64], what[160];
+
+			if (!st[k]->present)
+				continue;
+			stmt_name(name, sizeof(name), i, kinds[k]);
+			snprintf(what, sizeof(what), "route '%s' (%s): prepare %s", r->name, r->file,
+			         k == 0 ? "upsert" : k == 1 ? "delete" : k == 2 ? "upsert_batch" : "delete_batch");
+			rc = check(s, PQprepare(s->conn, name, st[k]->sql, st[k]->nparams, NULL), what, err, errlen);
+		}
+	}
+	if (rc == SINK_OK)
+		s->prepared = 1;
+	return rc;
+}
+
+enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
+{
+	enum sink_result rc;
+
+	if (s->conn && PQstatus(s->conn) != CONNECTION_OK)
+		sink_disconnect(s);
+	if (!s->conn) {
+		const char *keys[] = { "dbname", "password", "application_name", "connect_timeout",
+			               "keepalives_idle", "keepalives_interval", NULL };
+		const char *vals[] = { s->conninfo, s->password, "cdcrouter", "10", "30", "10", NULL };
+
+		if (!s->password) {                 /* libpq falls back to PGPASSWORD / ~/.pgpass */
+			keys[1] = "application_name"; vals[1] = "cdcrouter";
+			keys[2] = "connect_timeout"; vals[2] = "10";
+			keys[3] = NULL;
+		}
+		s->conn = PQconnectdbParams(keys, vals, 1);
+		if (PQstatus(s->conn) != CONNECTION_OK) {
+			set_err(err, errlen, "connect to sink", s->conn, NULL);
+			sink_disconnect(s);
+			return SINK_TRANSIENT;
+		}
+		rc = check(s, PQexec(s->conn, "BEGIN"), "begin", err, errlen);
+		if (!rc)
+			rc = check(s, PQexec(s->conn, schema_sql), "create cdcrouter schema", err, errlen);
+		if (!rc)
+			rc = check(s, PQexec(s->conn, "COMMIT"), "commit schema", err, errlen);
+		if (rc) {
+			sink_disconnect(s);
+			return rc == SINK_PERMANENT ? SINK_PERMANENT : SINK_TRANSIENT;
+		}
+	}
+	if (!s->prepared) {
+		rc = prepare_all(s, err, errlen);
+		if (rc) {
+			/* a statement that does not prepare is a configuration error */
+			if (rc == SINK_PERMANENT)
+				s->prepared = 0;
+			return rc;
+		}
+	}
+	return SINK_OK;
+}
+
+int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64_t *next,
+                     char *err, size_t errlen)
+{
+	char pbuf[16];
+	const char *vals[3] = { s->group_id, topic, pbuf };
+	PGresult *r;
+	int found = 0;
+
+	if (sink_ensure(s, err, errlen) != SINK_OK)
+		return -1;
+	snprintf(pbuf, sizeof(pbuf), "%d", partition);
+	r = PQexecPrepared(s->conn, "cdcr_offset", 3, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, "read stored offsets", s->conn, r);
+		PQclear(r);
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			sink_disconnect(s);
+		return -1;
+	}
+	if (PQntuples(r) == 1) {
+		*next = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		found = 1;
+	}
+	PQclear(r);
+	return found;
+}
+
+/* ---- parameter marshalling -------------------------------------------- */
+
+static void ensure_values(struct sink *s, size_t n)
+{
+	if (n > s->nvalues) {
+		s->values = realloc(s->values, n * sizeof(*s->values));
+		s->lengths = realloc(s->lengths, n * sizeof(*s->lengths));
+		s->nvalues = n;
+	}
+}
+
+/* Point values[] at the message's params as the statement orders them. */
+static void bind_row(struct sink *s, const struct batch *b, const struct bmsg *m, const struct route_stmt *st)
+{
+	ensure_values(s, (size_t)st->nparams + 1);
+	for (int i = 0; i < st->nparams; i++) {
+		const struct bval *v = &b->vals[m->vals + (uint32_t)st->param[i]];
+
+		s->values[i] = v->off < 0 ? NULL : b->arena + v->off;
+		s->lengths[i] = v->len;
+	}
+}
+
+static void arr_put(struct sink *s, size_t i, const char *p, size_t n)
+{
+	if (s->arraylen[i] + n + 1 > s->arraycap[i]) {
+		s->arraycap[i] = (s->arraylen[i] + n + 1) * 2;
+		s->arrays[i] = realloc(s->arrays[i], s->arraycap[i]);
+	}
+	memcpy(s->arrays[i] + s->arraylen[i], p, n);
+	s->arraylen[i] += n;
+	s->arrays[i][s->arraylen[i]] = '\0';
+}
+
+/* Build one PostgreSQL array literal per statement parameter from the
+ * messages of route r with operation op: {"v1","v2",NULL}. Each element is
+ * double-quoted with \ and " escaped, so any text is carried verbatim.
+ * Returns the number of rows. */
+static size_t bind_set(struct sink *s, const struct batch *b, const struct route *r, enum route_op op,
+                       const struct route_stmt *st)
+{
+	size_t rows = 0;
+
+	if ((size_t)st->nparams > s->narrays) {
+		s->arrays = realloc(s->arrays, (size_t)st->nparams * sizeof(char *));
+		s->arraylen = realloc(s->arraylen, (size_t)st->nparams * sizeof(size_t));
+		s->arraycap = realloc(s->arraycap, (size_t)st->nparams * sizeof(size_t));
+		for (size_t i = s->narrays; i < (size_t)st->nparams; i++) {
+			s->arrays[i] = NULL;
+			s->arraycap[i] = 0;
+		}
+		s->narrays = (size_t)st->nparams;
+	}
+	for (int i = 0; i < st->nparams; i++) {
+		s->arraylen[i] = 0;
+		arr_put(s, (size_t)i, "{", 1);
+	}
+	for (size_t k = 0; k < b->n; k++) {
+		const struct bmsg *m = &b->m[k];
+
+		if (m->route != r || m->op != op || m->outcome != OUT_PENDING || m->superseded)
+			continue;
+		for (int i = 0; i < st->nparams; i++) {
+			const struct bval *v = &b->vals[m->vals + (uint32_t)st->param[i]];
+			const char *p, *q, *end;
+
+			if (rows)
+				arr_put(s, (size_t)i, ",", 1);
+			if (v->off < 0) {
+				arr_put(s, (size_t)i, "NULL", 4);
+				continue;
+			}
+			arr_put(s, (size_t)i, "\"", 1);
+			p = b->arena + v->off;
+			end = p + v->len;
+			for (q = p; q < end; q++) {
+				if (*q == '"' || *q == '\\') {
+					arr_put(s, (size_t)i, p, (size_t)(q - p));
+					arr_put(s, (size_t)i, "\\", 1);
+					p = q;
+				}
+			}
+			arr_put(s, (size_t)i, p, (size_t)(end - p));
+			arr_put(s, (size_t)i, "\"", 1);
+		}
+		rows++;
+	}
+	ensure_values(s, (size_t)st->nparams + 1);
+	for (int i = 0; i < st->nparams; i++) {
+		arr_put(s, (size_t)i, "}", 1);
+		s->values[i] = s->arrays[i];
+		s->lengths[i] = (int)s->arraylen[i];
+	}
+	return rows;
+}
+
+/* ---- the pipelined fast path ------------------------------------------ */
+
+struct pipe {
+	size_t sent, done;         /* queries sent / whose results were read */
+	int synced;
+	enum sink_result rc;       /* first failure */
+	char sqlstate[6];
+};
+
+/* Read whatever results are available (or, with block, until the sync). */
+static int pipe_read(struct sink *s, struct pipe *p, int block, char *err, size_t errlen)
+{
+	for (;;) {
+		int fl = PQflush(s->conn);
+
+		if (fl < 0 || !PQconsumeInput(s->conn)) {
+			if (p->rc == SINK_OK || p->rc == SINK_PERMANENT)
+				set_err(err, errlen, "sink connection", s->conn, NULL);
+			p->rc = SINK_TRANSIENT;
+			return -1;
+		}
+		while (!PQisBusy(s->conn)) {
+			PGresult *r;
+			ExecStatusType st;
+
+			if (p->done == p->sent && p->synced != 1)
+				break;
+			r = PQgetResult(s->conn);
+			if (!r) {
+				p->done++;
+				continue;
+			}
+			st = PQresultStatus(r);
+			if (st == PGRES_PIPELINE_SYNC) {
+				PQclear(r);
+				p->synced = 2;
+				return 0;
+			}
+			if (st == PGRES_FATAL_ERROR && p->rc == SINK_OK) {
+				const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+				p->rc = sink_classify(code);
+				snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", code ? code : "");
+				set_err(err, errlen, "apply batch", s->conn, r);
+			}
+			PQclear(r);
+		}
+		if (!block)
+			return 0;
+		{
+			struct pollfd pfd = { .fd = PQsocket(s->conn), .events = POLLIN | (fl == 1 ? POLLOUT : 0) };
+
+			if (poll(&pfd, 1, 1000) < 0 && errno != EINTR) {
+				p->rc = SINK_TRANSIENT;
+				return -1;
+			}
+		}
+	}
+}
+
+static int pipe_send(struct sink *s, struct pipe *p, const char *stmt, int n, char *err, size_t errlen)
+{
+	if (!PQsendQueryPrepared(s->conn, stmt, n, s->values, s->lengths, NULL, 0)) {
+		set_err(err, errlen, "send", s->conn, NULL);
+		p->rc = SINK_TRANSIENT;
+		return -1;
+	}
+	p->sent++;
+	/* keep the socket moving both ways so a long pipeline cannot deadlock */
+	return pipe_read(s, p, 0, err, errlen);
+}
+
+/* Bind the five parameters of cdcrouter.advance(); buf holds their text. */
+struct advbuf {
+	char part[16], exp[24], nxt[24];
+};
+
+static void bind_advance(struct sink *s, const struct sink_advance *a, struct advbuf *buf)
+{
+	snprintf(buf->part, sizeof(buf->part), "%d", a->partition);
+	snprintf(buf->exp, sizeof(buf->exp), "%lld", (long long)a->expected);
+	snprintf(buf->nxt, sizeof(buf->nxt), "%lld", (long long)a->next);
+	ensure_values(s, 5);
+	s->values[0] = s->group_id;
+	s->values[1] = a->topic;
+	s->values[2] = buf->part;
+	s->values[3] = a->expected < 0 ? NULL : buf->exp;
+	s->values[4] = buf->nxt;
+	for (int k = 0; k < 5; k++)
+		s->lengths[k] = s->values[k] ? (int)strlen(s->values[k]) : 0;
+}
+
+static int send_advances(struct sink *s, struct pipe *p, const struct sink_advance *adv, size_t nadv,
+                         char *err, size_t errlen)
+{
+	for (size_t i = 0; i < nadv; i++) {
+		struct advbuf buf;
+
+		bind_advance(s, &adv[i], &buf);
+		if (pipe_send(s, p, "cdcr_advance", 5, err, errlen))
+			return -1;
+	}
+	return 0;
+}
+
+static size_t route_index(const struct sink *s, const struct route *r)
+{
+	return (size_t)(r - s->routes->v);
+}
+
+enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
+                            char *err, size_t errlen)
+{
+	struct pipe p = { 0 };
+	enum sink_result rc = sink_ensure(s, err, errlen);
+	char name[64];
+
+	if (rc)
+		return rc;
+	if (!PQenterPipelineMode(s->conn) || PQsetnonblocking(s->conn, 1)) {
+		set_err(err, errlen, "pipeline mode", s->conn, NULL);
+		sink_disconnect(s);
+		return SINK_TRANSIENT;
+	}
+	if (send_advances(s, &p, adv, nadv, err, errlen))
+		goto done;
+
+	/* set-based routes: all deletes, then all upserts (keys are unique after reduction) */
+	for (size_t ri = 0; ri < s->routes->n; ri++) {
+		const struct route *r = &s->routes->v[ri];
+		const struct route_stmt *sets[2] = { &r->delete_batch, &r->upsert_batch };
+		static const char *const kind[2] = { "db", "ub" };
+		static const enum route_op ops[2] = { OP_DELETE, OP_UPSERT };
+
+		for (int k = 0; k < 2; k++) {
+			if (!sets[k]->present)
+				continue;
+			if (bind_set(s, b, r, ops[k], sets[k]) == 0)
+				continue;
+			stmt_name(name, sizeof(name), ri, kind[k]);
+			if (pipe_send(s, &p, name, sets[k]->nparams, err, errlen))
+				goto done;
+		}
+	}
+	/* the rest, one pipelined statement per message in offset order */
+	for (size_t i = 0; i < b->n; i++) {
+		const struct bmsg *m = &b->m[i];
+		const struct route_stmt *st;
+
+		if (m->outcome != OUT_PENDING || m->superseded)
+			continue;
+		st = m->op == OP_DELETE ? &m->route->del : &m->route->upsert;
+		if ((m->op == OP_DELETE ? m->route->delete_batch.present : m->route->upsert_batch.present))
+			continue;
+		bind_row(s, b, m, st);
+		stmt_name(name, sizeof(name), route_index(s, m->route), m->op == OP_DELETE ? "d" : "u");
+		if (pipe_send(s, &p, name, st->nparams, err, errlen))
+			goto done;
+		if (p.rc != SINK_OK)
+			break;        /* the server skips the rest anyway */
+	}
+	if (!PQpipelineSync(s->conn)) {
+		set_err(err, errlen, "pipeline sync", s->conn, NULL);
+		p.rc = SINK_TRANSIENT;
+		goto done;
+	}
+	p.synced = 1;
+	pipe_read(s, &p, 1, err, errlen);
+done:
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK && p.synced == 2) {
+		PQsetnonblocking(s->conn, 0);
+		PQexitPipelineMode(s->conn);
+	} else {
+		/* connection trouble mid-pipeline: its state is unknown, start over */
+		sink_disconnect(s);
+		if (p.rc == SINK_OK || p.rc == SINK_PERMANENT)
+			p.rc = SINK_TRANSIENT;
+	}
+	return p.rc;
+}
+
+/* ---- the isolating slow path ------------------------------------------- */
+
+static enum sink_result exec_params(struct sink *s, const char *stmt, int n, char *sqlstate,
+                                    char *err, size_t errlen)
+{
+	PGresult *r = PQexecPrepared(s->conn, stmt, n, s->values, s->lengths, NULL, 0);
+	ExecStatusType st = PQresultStatus(r);
+	enum sink_result rc = SINK_OK;
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		rc = sink_classify(code);
+		if (sqlstate)
+			snprintf(sqlstate, 6, "%s", code ? code : "");
+		set_err(err, errlen, "apply", s->conn, r);
+	}
+	PQclear(r);
+	if (rc != SINK_OK && PQstatus(s->conn) != CONNECTION_OK) {
+		sink_disconnect(s);
+		rc = SINK_TRANSIENT;
+	}
+	return rc;
+}
+
+enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
+                                      size_t nadv, char *err, size_t errlen)
+{
+	enum sink_result rc = sink_ensure(s, err, errlen);
+	char name[64], sqlstate[6], msg[1024];
+
+	if (rc)
+		return rc;
+	if ((rc = check(s, PQexec(s->conn, "BEGIN"), "begin", err, errlen)))
+		return rc;
+	s->in_txn = 1;
+	for (size_t i = 0; i < nadv; i++) {
+		struct advbuf buf;
+
+		bind_advance(s, &adv[i], &buf);
+		if ((rc = exec_params(s, "cdcr_advance", 5, NULL, err, errlen)))
+			goto fail;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct bmsg *m = &b->m[i];
+		const struct route_stmt *st;
+
+		if (m->outcome != OUT_PENDING || m->err != EK_NONE)
+			continue;
+		m->superseded = 0;
+		st = m->op == OP_DELETE ? &m->route->del : &m->route->upsert;
+		if ((rc = check(s, PQexec(s->conn, "SAVEPOINT cdcr_msg"), "savepoint", err, errlen)))
+			goto fail;
+		bind_row(s, b, m, st);
+		stmt_name(name, sizeof(name), route_index(s, m->route), m->op == OP_DELETE ? "d" : "u");
+		rc = exec_params(s, name, st->nparams, sqlstate, msg, sizeof(msg));
+		if (rc == SINK_PERMANENT) {
+			snprintf(m->sqlstate, sizeof(m->sqlstate), "%s", sqlstate);
+			batch_set_error(b, m, EK_SQL, "%s", msg);
+			if ((rc = check(s, PQexec(s->conn, "ROLLBACK TO SAVEPOINT cdcr_msg"), "rollback to savepoint",
+			                err, errlen)))
+				goto fail;
+			continue;
+		}
+		if (rc) {
+			snprintf(err, errlen, "%s", msg);
+			goto fail;
+		}
+		if ((rc = check(s, PQexec(s->conn, "RELEASE SAVEPOINT cdcr_msg"), "release savepoint", err, errlen)))
+			goto fail;
+	}
+	return SINK_OK;
+fail:
+	sink_rollback(s);
+	return rc;
+}
+
+enum sink_result sink_commit(struct sink *s, char *err, size_t errlen)
+{
+	enum sink_result rc;
+
+	s->in_txn = 0;
+	rc = check(s, PQexec(s->conn, "COMMIT"), "commit", err, errlen);
+	/* a COMMIT that fails without a server error has an unknown outcome:
+	 * SINK_TRANSIENT makes the caller reload the stored offsets */
+	return rc;
+}
+
+void sink_rollback(struct sink *s)
+{
+	if (s->conn && s->in_txn) {
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			sink_disconnect(s);
+	}
+	s->in_txn = 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * sink.h — the PostgreSQL side: one connection, prepared statements per
+ * route, and the offsets table that makes apply effectively-once.
+ *
+ * Every batch runs in one transaction which first advances the stored
+ * offsets of its partitions (cdcrouter.advance() raises SQLSTATE CR001 if
+ * the stored offset is not the one this process last saw: another process
+ * applied them, or an earlier commit's outcome was unknown) and then
+ * applies the rows. Values are always bound parameters.
+ */
+#ifndef CDCR_SINK_H
+#define CDCR_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+#include "route.h"
+
+struct sink;
+
+enum sink_result {
+	SINK_OK = 0,
+	SINK_TRANSIENT,   /* connection lost, serialization, resources, shutdown: retry the batch */
+	SINK_PERMANENT,   /* a data error somewhere in the batch: isolate it */
+	SINK_FENCED,      /* stored offsets moved: reload them and filter the batch */
+};
+
+/* Advance of one partition within a batch. expected < 0: no row stored yet. */
+struct sink_advance {
+	const char *topic;
+	int32_t partition;
+	int64_t expected;
+	int64_t next;
+};
+
+struct sink *sink_new(const char *conninfo, const char *password, const char *group_id);
+void sink_free(struct sink **sp);
+
+/* A new route set (after load or reload): statements are (re)prepared
+ * before the next apply. The routes must outlive their use by the sink. */
+void sink_set_routes(struct sink *s, const struct routes *rs);
+
+/* Connect if needed, create the cdcrouter schema, prepare statements. */
+enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen);
+int sink_connected(const struct sink *s);
+
+/* Stored next offset: 1 found, 0 none, -1 error (err filled). */
+int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64_t *next,
+                     char *err, size_t errlen);
+
+/* Fast path: apply every PENDING, non-superseded message of b in one
+ * pipelined transaction (set-based statements where the route has them)
+ * and commit it. On failure nothing is committed. */
+enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
+                            char *err, size_t errlen);
+
+/* Slow path, after SINK_PERMANENT: one transaction, every PENDING message in
+ * offset order under its own savepoint (reduction ignored). Messages that
+ * fail permanently get err = EK_SQL, sqlstate and a message, and stay
+ * PENDING for the caller's policy. On SINK_OK the transaction is left OPEN:
+ * the caller must sink_commit() or sink_rollback(). */
+enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
+                                      size_t nadv, char *err, size_t errlen);
+enum sink_result sink_commit(struct sink *s, char *err, size_t errlen);
+void sink_rollback(struct sink *s);
+
+/* Drop the connection (after a transient error, or to apply a new conninfo). */
+void sink_disconnect(struct sink *s);
+
+/* Classify a SQLSTATE (NULL = no server error, i.e. connection trouble). */
+enum sink_result sink_classify(const char *sqlstate);
+
+#endif

@@ -1,0 +1,172 @@
+/* Extraction: op detection, parameter conversion, $key/$meta, data errors. */
+#include "extract.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kmsg.h"
+#include "tap.h"
+
+#define TOPIC "cdc.public.customer"
+
+static struct routes *load(const char *text)
+{
+	char dir[] = "/tmp/cdcr-extract-XXXXXX", path[128];
+	struct errlist errs = { 0 };
+	struct routes *rs;
+	FILE *f;
+
+	if (!mkdtemp(dir))
+		kmsg_die("mkdtemp", "failed");
+	snprintf(path, sizeof(path), "%s/r.route", dir);
+	f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	rs = routes_load(dir, POLICY_SKIP, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		diag("%s", errs.v[i]);
+	errlist_free(&errs);
+	unlink(path);
+	rmdir(dir);
+	return rs;
+}
+
+static const char *val(struct batch *b, struct bmsg *m, int i)
+{
+	struct bval *v = batch_val(b, m, i);
+
+	return v->off < 0 ? NULL : batch_str(b, v->off);
+}
+
+static struct bmsg *run(struct routes *rs, struct batch *b, const char *key, const char *value, int *rc)
+{
+	struct bmsg *m = batch_add(b, kmsg(TOPIC, key, key ? strlen(key) : 0, value, "traceparent", "00-x"));
+
+	*rc = extract_message(rs, b, m);
+	return m;
+}
+
+int main(void)
+{
+	struct batch b;
+	struct bmsg *m;
+	int rc;
+	struct routes *rs, *rj;
+
+	kmsg_init(TOPIC);
+	batch_init(&b);
+	rs = load("topic = \"" TOPIC "\";\n"
+	          "params = { id = \".id\"; email = \".email\"; n = \".n\"; flag = \".flag\"; obj = \".obj\";"
+	          "           deep = \".a.b\"; ts = \".__source_ts_ms\"; };\n"
+	          "required = [ \"id\" ];\n key = [ \"id\" ];\n"
+	          "upsert = \"SELECT :id, :email, :n, :flag, :obj, :deep, :ts\";\n"
+	          "delete = \"SELECT :id\";\n");
+	ok(rs != NULL, "route loads");
+
+	m = run(rs, &b, "{\"id\":\"k1\"}",
+	        "{\"id\":\"k1\",\"email\":\"a@x\",\"n\":42,\"flag\":true,\"obj\":{\"z\":[1,2]},"
+	        "\"a\":{\"b\":\"deep\"},\"__deleted\":\"false\",\"__source_ts_ms\":1714564800123}", &rc);
+	is_int(rc, 0, "upsert extracts");
+	is_int(m->op, OP_UPSERT, "__deleted false is an upsert");
+	is_str(val(&b, m, 0), "k1", "string as text");
+	is_str(val(&b, m, 2), "42", "integer without exponent");
+	is_str(val(&b, m, 3), "true", "boolean as text");
+	is_str(val(&b, m, 4), "{\"z\":[1,2]}", "object as compact JSON");
+	is_str(val(&b, m, 5), "deep", "nested plain path");
+	is_str(val(&b, m, 6), "1714564800123", "large integer exact");
+	is_int(m->source_ts_ms, 1714564800123LL, "source timestamp taken");
+
+	m = run(rs, &b, "{\"id\":\"k1\"}", "{\"id\":\"k1\",\"email\":null,\"__deleted\":\"true\"}", &rc);
+	is_int(m->op, OP_DELETE, "__deleted true is a delete");
+	ok(val(&b, m, 1) == NULL, "JSON null is SQL NULL");
+	ok(val(&b, m, 2) == NULL, "missing field is SQL NULL");
+
+	m = run(rs, &b, "{\"id\":\"k1\"}", NULL, &rc);
+	is_int(rc, 0, "tombstone is not an error");
+	is_int(m->op, OP_IGNORE, "tombstone is ignored");
+	is_int(m->outcome, OUT_IGNORED, "tombstone outcome ignored");
+
+	m = run(rs, &b, NULL, "{\"id\":1.5}", &rc);
+	is_str(val(&b, m, 0), "1.5", "fraction kept");
+
+	m = run(rs, &b, NULL, "{\"id\": ", &rc);
+	ok(rc == -1 && m->err == EK_INVALID_JSON, "malformed JSON is a data error");
+	ok(strstr(batch_errmsg(&b, m), "invalid JSON") != NULL, "with a readable reason: %s", batch_errmsg(&b, m));
+
+	m = run(rs, &b, NULL, "[1,2,3]", &rc);
+	ok(rc == -1 && m->err == EK_EXTRACT, "a non-object value is a data error");
+
+	m = run(rs, &b, NULL, "{\"email\":\"x\"}", &rc);
+	ok(rc == -1 && m->err == EK_REQUIRED, "missing required param is a data error");
+
+	{
+		char deep[4000];
+		size_t n = 0;
+
+		for (int i = 0; i < 1000; i++)
+			deep[n++] = '[';
+		deep[n] = '\0';
+		m = run(rs, &b, NULL, deep, &rc);
+		ok(rc == -1 && m->err == EK_INVALID_JSON, "deeply nested document refused, no crash");
+	}
+	{
+		char bin[] = { 'k', 0, (char)0xff, 'z' };
+		struct bmsg *mb = batch_add(&b, kmsg(TOPIC, bin, sizeof(bin), "{\"id\":\"b\"}", NULL, NULL));
+
+		is_int(extract_message(rs, &b, mb), 0, "binary key does not disturb plain paths");
+	}
+
+	rj = load("topic_regex = \"^cdc\\\\.public\\\\..*\";\n"
+	          "params = { k = \"$key.id\"; part = \"$meta.partition\"; off = \"$meta.offset\";"
+	          "           t = \"$meta.topic\"; h = \"$meta.headers.traceparent\"; up = \".email | ascii_upcase\";"
+	          "           whole = \"$key\"; bad = \".email | tonumber? // \\\"nan\\\"\"; };\n"
+	          "op = \"if .op == \\\"x\\\" then \\\"ignore\\\" else \\\"upsert\\\" end\";\n"
+	          "upsert = \"SELECT :k, :part, :off, :t, :h, :up, :whole, :bad\";\n");
+	ok(rj != NULL, "jq route with topic_regex loads");
+	m = run(rj, &b, "{\"id\":\"kk\"}", "{\"email\":\"ann@x\"}", &rc);
+	is_int(rc, 0, "jq params extract");
+	is_str(val(&b, m, 0), "kk", "$key.id");
+	is_str(val(&b, m, 1), "0", "$meta.partition");
+	ok(val(&b, m, 2) && atoll(val(&b, m, 2)) == m->rkm->offset, "$meta.offset is the message offset");
+	is_str(val(&b, m, 3), TOPIC, "$meta.topic");
+	is_str(val(&b, m, 4), "00-x", "$meta.headers");
+	is_str(val(&b, m, 5), "ANN@X", "a jq program");
+	is_str(val(&b, m, 6), "{\"id\":\"kk\"}", "$key whole, as JSON");
+	is_str(val(&b, m, 7), "nan", "jq alternative operator");
+	m = run(rj, &b, "plain-key", "{\"op\":\"x\"}", &rc);
+	is_int(m->op, OP_IGNORE, "op expression can ignore");
+	m = run(rj, &b, "plain-key", "{\"email\":\"e\"}", &rc);
+	is_str(val(&b, m, 6), "plain-key", "a non-JSON key is a string");
+	ok(val(&b, m, 0) == NULL, "$key.id of a string key is NULL");
+	{
+		struct routes *rbad = load("topic = \"" TOPIC "\";\nparams = { x = \".a | error(\\\"boom\\\")\"; };\n"
+		                           "upsert = \"SELECT :x\";\n");
+
+		m = run(rbad, &b, NULL, "{\"a\":1}", &rc);
+		ok(rc == -1 && m->err == EK_EXTRACT && strstr(batch_errmsg(&b, m), "boom"),
+		   "a jq runtime error is a data error: %s", batch_errmsg(&b, m) ? batch_errmsg(&b, m) : "");
+		routes_free(&rbad);
+	}
+	{
+		struct routes *rop = load("topic = \"" TOPIC "\";\nparams = { x = \".a\"; };\nop = \".a\";\n"
+		                          "upsert = \"SELECT :x\";\n");
+
+		m = run(rop, &b, NULL, "{\"a\":\"merge\"}", &rc);
+		ok(rc == -1 && m->err == EK_OP, "an op other than upsert/delete/ignore is a data error");
+		routes_free(&rop);
+	}
+	{
+		struct bmsg *mo = batch_add(&b, kmsg(TOPIC, NULL, 0, "{}", NULL, NULL));
+		struct routes *none = load("topic = \"other\";\nparams = { x = \".a\"; };\nupsert = \"SELECT :x\";\n");
+
+		ok(extract_message(none, &b, mo) == -1 && mo->err == EK_NO_ROUTE, "no route is a data error");
+		routes_free(&none);
+	}
+
+	batch_free(&b);
+	routes_free(&rs);
+	routes_free(&rj);
+	kmsg_done();
+	return done_testing();
+}
