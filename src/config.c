@@ -47,8 +47,6 @@ static const struct setting settings[] = {
 	  "first back-off after a transient sink error" },
 	{ "apply.retry_backoff_max_ms", C_INT, OFF(retry_backoff_max_ms), "10000", 1,
 	  "back-off ceiling" },
-	{ "apply.shutdown_timeout_ms", C_INT, OFF(shutdown_timeout_ms), "10000", 1,
-	  "SIGTERM: give the batch in flight this long" },
 	{ "conf_dir", C_STR, OFF(conf_dir), "conf.d", 0, "drop-in directory (main file only)" },
 	{ "routes_dir", C_STR, OFF(routes_dir), "routes", 1, "directory of *.route files" },
 	{ "log.level", C_STR, OFF(log_level), "info", 1, "debug | info | warn | error" },

@@ -43,7 +43,6 @@ struct config {
 	char *dead_letter_topic;
 	int retry_backoff_ms;
 	int retry_backoff_max_ms;
-	int shutdown_timeout_ms;
 
 	/* paths */
 	char *conf_dir;

@@ -193,6 +193,20 @@ static enum sink_result prepare_all(struct sink *s, char *err, size_t errlen)
 	return rc;
 }
 
+/* Server notices go to the log (at debug), not raw to stderr. */
+static void notice(void *arg, const char *message)
+{
+	char line[512];
+	size_t n;
+
+	(void)arg;
+	snprintf(line, sizeof(line), "%s", message);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	log_debug("sink notice", LF_S("notice", line));
+}
+
 enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
 {
 	enum sink_result rc;
@@ -215,6 +229,7 @@ enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
 			sink_disconnect(s);
 			return SINK_TRANSIENT;
 		}
+		PQsetNoticeProcessor(s->conn, notice, NULL);
 		rc = check(s, PQexec(s->conn, "BEGIN"), "begin", err, errlen);
 		if (!rc)
 			rc = check(s, PQexec(s->conn, schema_sql), "create cdcrouter schema", err, errlen);

@@ -71,6 +71,8 @@ struct tele_msg {
 	uint64_t end_ns;                /* CLOCK_REALTIME when its transaction committed (or it was dropped) */
 };
 
+/* Starts the export thread. NULL with a message in err on failure; NULL with
+ * err[0] == '\0' when cfg->endpoint is NULL or "" (telemetry disabled). */
 struct tele *tele_new(const struct tele_config *cfg, char *err, size_t errlen);
 /* Stops the exporter thread after a final flush bounded by timeout_ms; NULLs *tp. */
 void tele_free(struct tele **tp, int timeout_ms);

@@ -32,4 +32,15 @@ like "$out" "2 errors" "error count"
 "$CDCR" -c "$d/cdcrouter.conf" >"$T_TMP/start.log" 2>&1 && rc=0 || rc=$?
 is "$rc" 1 "daemon refuses to start"
 like "$(cat "$T_TMP/start.log")" '"level":"error","msg":"refusing to start"' "with a JSON error line"
+
+# every setting is documented in the sample configuration and the man page
+# (pgbouncer's optscan idea): the settings table is the one source
+missing=""
+while read -r key _; do
+    [[ $key == setting ]] && continue
+    leaf=${key##*.}
+    grep -q "^ *$leaf *=" "$CDCR_SRCDIR/cdcrouter.conf" || missing+=" $key(cdcrouter.conf)"
+    grep -q "$key" "$CDCR_SRCDIR/man/cdcrouter.conf.5" || missing+=" $key(cdcrouter.conf.5)"
+done < <("$CDCR" --help-config)
+is "$missing" "" "every setting appears in cdcrouter.conf and cdcrouter.conf(5)"
 done_testing

@@ -119,8 +119,8 @@ sink_customers() {
       to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') FROM public.customer ORDER BY id::text)
       TO STDOUT WITH (FORMAT text, DELIMITER '|')"
 }
-stored_offset() {   # stored_offset <group> <topic> <partition>
-    sql -c "SELECT coalesce((SELECT next_offset FROM cdcrouter.offsets WHERE group_id='$1' AND topic='$2' AND partition=$3), -1)"
+stored_offset() {   # stored_offset <group> <topic> <partition>; -1 if none (or no table yet)
+    sql -c "SELECT coalesce((SELECT next_offset FROM cdcrouter.offsets WHERE group_id='$1' AND topic='$2' AND partition=$3), -1)" 2>/dev/null || echo -1
 }
 offset_is() { [[ $(stored_offset "$1" "$2" "$3" 2>/dev/null) == "$4" ]]; }
 # wait_offset <seconds> <group> <topic> <partition> <next>: fails early if cdcrouter died.
@@ -131,4 +131,23 @@ wait_offset() {
         if ((SECONDS >= deadline)); then diag "timed out: offset of $3[$4] is $(stored_offset "$2" "$3" "$4"), want $5"; return 1; fi
         sleep 0.1
     done
+}
+
+# ---- the audit route: one row per applied event, no key, not idempotent -----
+AUDIT_SQL="CREATE TABLE IF NOT EXISTS public.audit (topic text, part int, off bigint, id uuid, op text, email text)"
+audit_route() {   # audit_route <topic> > file
+    cat <<ROUTE
+name = "audit";
+topic = "$1";
+params = { topic = "\$meta.topic"; part = "\$meta.partition"; off = "\$meta.offset";
+           id = ".id"; op = ".__op"; email = ".email"; };
+op = "if . == null then \"ignore\" else \"upsert\" end";
+upsert = "INSERT INTO public.audit (topic, part, off, id, op, email)
+          VALUES (:topic, :part::int, :off::bigint, :id::uuid, :op, :email)";
+ROUTE
+}
+# audit_check <topic> <expected rows>: every non-tombstone offset exactly once.
+audit_check() {
+    is "$(sql -c "SELECT count(*) FROM public.audit WHERE topic = '$1'")" "$2" "audit: $2 events applied"
+    is "$(sql -c "SELECT count(*) FROM (SELECT off FROM public.audit WHERE topic = '$1' GROUP BY off HAVING count(*) > 1) d")" 0 "audit: no event applied twice"
 }
