@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Component `connect`: Kafka Connect (distributed mode, one worker) on
-# http://127.0.0.1:8083 with the Debezium PostgreSQL source connector and the
-# Debezium JDBC sink connector.  Sourced by docker/stack after common.sh and
+# http://127.0.0.1:8083 (CDCR_CONNECT_PORT overrides it) with the Debezium
+# PostgreSQL source connector and the Debezium JDBC sink connector.  Sourced by docker/stack after common.sh and
 # kafka.sh (it runs from Kafka's lib dir).
 #
 # Plugins: docker/connect/pom.xml (pins the Debezium versions) unpacked once
@@ -15,7 +15,7 @@
 # is started with CDC_PG_HOST=127.0.0.1 CDC_PG_PORT=<pg port>.
 
 CONNECT_POM=$REPO_DIR/docker/connect/pom.xml
-CONNECT_PORT=8083
+CONNECT_PORT=${CDCR_CONNECT_PORT:-8083}
 CONNECT_URL=http://127.0.0.1:$CONNECT_PORT
 CONNECT_HOME=$STACK_DIR/connect
 CONNECT_HEAP=${CDCR_CONNECT_HEAP:--Xms256m -Xmx1g}

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Component `kafka`: Apache Kafka 4.x, one combined KRaft broker+controller on
-# 127.0.0.1:9092 (controller 127.0.0.1:9093), run from Maven Central jars.
+# 127.0.0.1:9092 (controller 127.0.0.1:9093; CDCR_KAFKA_PORT and
+# CDCR_KAFKA_CONTROLLER_PORT override them), run from Maven Central jars.
 # Sourced by docker/stack after common.sh.
 #
 # Jars: docker/kafka/pom.xml (it pins the versions) resolved once into
@@ -13,8 +14,8 @@ KAFKA_LOG4J=$REPO_DIR/docker/kafka/log4j2.properties
 KAFKA_TOOLS_LOG4J=$REPO_DIR/docker/kafka/tools-log4j2.properties
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM")
 KAFKA_LIB=$CACHE_DIR/kafka-$KAFKA_VERSION/lib
-KAFKA_PORT=9092
-KAFKA_CONTROLLER_PORT=9093
+KAFKA_PORT=${CDCR_KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${CDCR_KAFKA_CONTROLLER_PORT:-9093}
 KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 KAFKA_HOME=$STACK_DIR/kafka
 KAFKA_HEAP=${CDCR_KAFKA_HEAP:--Xms512m -Xmx1g}

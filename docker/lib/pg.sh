@@ -1,7 +1,7 @@
 # shellcheck shell=bash
-# Component `pg`: PostgreSQL 15 (Debian's packages) on 127.0.0.1:5433 holding
-# both the source database `app` (captured by Debezium) and the sink database
-# `sink` (written by cdcrouter).  Sourced by docker/stack after common.sh.
+# Component `pg`: PostgreSQL 15 (Debian's packages) on 127.0.0.1:5433
+# (CDCR_PG_PORT overrides it) holding both the source database `app`
+# (captured by Debezium) and the sink database `sink` (written by cdcrouter).  Sourced by docker/stack after common.sh.
 #
 # Layout: $STACK_DIR/pg/data (PGDATA, owned by the server's OS user),
 # $STACK_DIR/pg/initialized (marker: docker/sql applied once), log in
