@@ -1,4 +1,5 @@
 /* batch.c — batch storage and per-key reduction; see batch.h. */
+#include "util.h"
 #include "batch.h"
 
 #include <stdarg.h>
@@ -48,7 +49,7 @@ struct bmsg *batch_add(struct batch *b, rd_kafka_message_t *rkm)
 
 	if (b->n == b->cap) {
 		b->cap = b->cap ? b->cap * 2 : 1024;
-		b->m = realloc(b->m, b->cap * sizeof(*b->m));
+		b->m = xrealloc(b->m, b->cap * sizeof(*b->m));
 	}
 	m = &b->m[b->n++];
 	memset(m, 0, sizeof(*m));
@@ -67,7 +68,7 @@ int32_t batch_put(struct batch *b, const char *s, size_t n)
 
 		while (cap < b->alen + n + 1)
 			cap *= 2;
-		b->arena = realloc(b->arena, cap);
+		b->arena = xrealloc(b->arena, cap);
 		b->acap = cap;
 	}
 	off = (int32_t)b->alen;
@@ -81,7 +82,7 @@ void batch_alloc_vals(struct batch *b, struct bmsg *m, int nparams)
 {
 	if (b->nvals + (size_t)nparams > b->capvals) {
 		b->capvals = (b->nvals + (size_t)nparams) * 2 + 1024;
-		b->vals = realloc(b->vals, b->capvals * sizeof(*b->vals));
+		b->vals = xrealloc(b->vals, b->capvals * sizeof(*b->vals));
 	}
 	m->vals = (uint32_t)b->nvals;
 	for (int i = 0; i < nparams; i++)

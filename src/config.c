@@ -1,4 +1,5 @@
 /* config.c — the settings table and the loader; see config.h. */
+#include "util.h"
 #include "config.h"
 
 #include <ctype.h>
@@ -85,7 +86,7 @@ void errlist_add(struct errlist *e, const char *file, int line, const char *fmt,
 		n = asprintf(&s, "%s: %s", file, msg);
 	if (n < 0)
 		return;
-	e->v = realloc(e->v, (e->n + 1) * sizeof(*e->v));
+	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
 	e->v[e->n++] = s;
 }
 
@@ -273,7 +274,7 @@ char **config_list_dir(const char *dir, const char *suffix, size_t *np)
 
 		if (de->d_name[0] == '.' || l <= sl || strcmp(de->d_name + l - sl, suffix) != 0)
 			continue;
-		v = realloc(v, (n + 1) * sizeof(*v));
+		v = xrealloc(v, (n + 1) * sizeof(*v));
 		if (asprintf(&v[n], "%s/%s", dir, de->d_name) < 0)
 			break;
 		n++;

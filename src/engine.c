@@ -1,4 +1,5 @@
 /* engine.c — the data path; see engine.h. */
+#include "util.h"
 #include "engine.h"
 
 #include <errno.h>
@@ -82,7 +83,7 @@ static struct part *part_find(struct engine *e, const char *topic, int32_t parti
 			return &e->parts[i];
 	if (!create)
 		return NULL;
-	e->parts = realloc(e->parts, (e->nparts + 1) * sizeof(*e->parts));
+	e->parts = xrealloc(e->parts, (e->nparts + 1) * sizeof(*e->parts));
 	e->parts[e->nparts] = (struct part){ strdup(topic), partition, -1 };
 	return &e->parts[e->nparts++];
 }
@@ -393,7 +394,7 @@ static void build_advances(struct engine *e)
 		if (!a) {
 			if (e->nadv == e->capadv) {
 				e->capadv = e->capadv ? e->capadv * 2 : 8;
-				e->adv = realloc(e->adv, e->capadv * sizeof(*e->adv));
+				e->adv = xrealloc(e->adv, e->capadv * sizeof(*e->adv));
 			}
 			p = part_find(e, topic, k->partition, 1);
 			a = &e->adv[e->nadv++];

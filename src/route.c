@@ -1,4 +1,5 @@
 /* route.c — loading and matching route files; see route.h. */
+#include "util.h"
 #include "route.h"
 
 #include <ctype.h>
@@ -74,7 +75,7 @@ static int plain_path(const char *expr, jv **out)
 			goto no;
 		while (isalnum((unsigned char)*p) || *p == '_')
 			p++;
-		v = realloc(v, (size_t)(n + 1) * sizeof(jv));
+		v = xrealloc(v, (size_t)(n + 1) * sizeof(jv));
 		v[n++] = jv_string_sized(s, (int)(p - s));
 	}
 	if (*p || n == 0)

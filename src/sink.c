@@ -1,5 +1,6 @@
 /* sink.c — PostgreSQL apply with pipelining, set-based batches and
  * offsets in the same transaction; see sink.h. */
+#include "util.h"
 #include "sink.h"
 
 #include <errno.h>
@@ -284,8 +285,8 @@ int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64
 static void ensure_values(struct sink *s, size_t n)
 {
 	if (n > s->nvalues) {
-		s->values = realloc(s->values, n * sizeof(*s->values));
-		s->lengths = realloc(s->lengths, n * sizeof(*s->lengths));
+		s->values = xrealloc(s->values, n * sizeof(*s->values));
+		s->lengths = xrealloc(s->lengths, n * sizeof(*s->lengths));
 		s->nvalues = n;
 	}
 }
@@ -306,7 +307,7 @@ static void arr_put(struct sink *s, size_t i, const char *p, size_t n)
 {
 	if (s->arraylen[i] + n + 1 > s->arraycap[i]) {
 		s->arraycap[i] = (s->arraylen[i] + n + 1) * 2;
-		s->arrays[i] = realloc(s->arrays[i], s->arraycap[i]);
+		s->arrays[i] = xrealloc(s->arrays[i], s->arraycap[i]);
 	}
 	memcpy(s->arrays[i] + s->arraylen[i], p, n);
 	s->arraylen[i] += n;
@@ -323,9 +324,9 @@ static size_t bind_set(struct sink *s, const struct batch *b, const struct route
 	size_t rows = 0;
 
 	if ((size_t)st->nparams > s->narrays) {
-		s->arrays = realloc(s->arrays, (size_t)st->nparams * sizeof(char *));
-		s->arraylen = realloc(s->arraylen, (size_t)st->nparams * sizeof(size_t));
-		s->arraycap = realloc(s->arraycap, (size_t)st->nparams * sizeof(size_t));
+		s->arrays = xrealloc(s->arrays, (size_t)st->nparams * sizeof(char *));
+		s->arraylen = xrealloc(s->arraylen, (size_t)st->nparams * sizeof(size_t));
+		s->arraycap = xrealloc(s->arraycap, (size_t)st->nparams * sizeof(size_t));
 		for (size_t i = s->narrays; i < (size_t)st->nparams; i++) {
 			s->arrays[i] = NULL;
 			s->arraycap[i] = 0;
@@ -471,7 +472,7 @@ static int send_advances(struct sink *s, struct pipe *p, const struct sink_advan
                          char *err, size_t errlen)
 {
 	for (size_t i = 0; i < nadv; i++) {
-		struct advbuf buf;
+		struct advbuf buf = { "", "", "" };
 
 		bind_advance(s, &adv[i], &buf);
 		if (pipe_send(s, p, "cdcr_advance", 5, err, errlen))
@@ -593,7 +594,7 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 		return rc;
 	s->in_txn = 1;
 	for (size_t i = 0; i < nadv; i++) {
-		struct advbuf buf;
+		struct advbuf buf = { "", "", "" };
 
 		bind_advance(s, &adv[i], &buf);
 		if ((rc = exec_params(s, "cdcr_advance", 5, NULL, err, errlen)))

@@ -1,4 +1,5 @@
 /* sqltpl.c — named placeholders to $n; see sqltpl.h. */
+#include "util.h"
 #include "sqltpl.h"
 
 #include <ctype.h>
@@ -27,7 +28,7 @@ static void emit(struct out *o, const char *s, size_t n)
 {
 	if (o->len + n + 1 > o->cap) {
 		o->cap = (o->len + n + 1) * 2;
-		o->buf = realloc(o->buf, o->cap);
+		o->buf = xrealloc(o->buf, o->cap);
 	}
 	memcpy(o->buf + o->len, s, n);
 	o->len += n;
@@ -40,7 +41,7 @@ static int param_index(struct sqltpl *t, const char *name, size_t n)
 	for (int i = 0; i < t->nparams; i++)
 		if (strlen(t->names[i]) == n && memcmp(t->names[i], name, n) == 0)
 			return i;
-	t->names = realloc(t->names, (size_t)(t->nparams + 1) * sizeof(char *));
+	t->names = xrealloc(t->names, (size_t)(t->nparams + 1) * sizeof(char *));
 	t->names[t->nparams] = strndup(name, n);
 	return t->nparams++;
 }
