@@ -12,6 +12,14 @@
 
 #include "log.h"
 
+/* A pipelined batch: queries sent, results read, the first failure. */
+struct pipe {
+	size_t sent, done;         /* queries sent / whose results were read */
+	int synced;
+	enum sink_result rc;       /* first failure */
+	char sqlstate[6];
+};
+
 struct sink {
 	char *conninfo;
 	char *password;
@@ -20,6 +28,9 @@ struct sink {
 	const struct routes *routes;
 	int prepared;             /* statements of `routes` are prepared on `conn` */
 	int in_txn;               /* sink_apply_isolating left a transaction open */
+	int pending;              /* a pipelined batch awaits sink_wait() */
+	struct pipe pipe;
+	char pipe_err[1024];
 	/* scratch buffers, reused across batches */
 	const char **values;
 	int *lengths;
@@ -83,6 +94,7 @@ void sink_disconnect(struct sink *s)
 	s->conn = NULL;
 	s->prepared = 0;
 	s->in_txn = 0;
+	s->pending = 0;
 }
 
 void sink_free(struct sink **sp)
@@ -378,13 +390,6 @@ static size_t bind_set(struct sink *s, const struct batch *b, const struct route
 
 /* ---- the pipelined fast path ------------------------------------------ */
 
-struct pipe {
-	size_t sent, done;         /* queries sent / whose results were read */
-	int synced;
-	enum sink_result rc;       /* first failure */
-	char sqlstate[6];
-};
-
 /* Read whatever results are available (or, with block, until the sync). */
 static int pipe_read(struct sink *s, struct pipe *p, int block, char *err, size_t errlen)
 {
@@ -486,22 +491,58 @@ static size_t route_index(const struct sink *s, const struct route *r)
 	return (size_t)(r - s->routes->v);
 }
 
-enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
-                            char *err, size_t errlen)
+/* Push everything written so far to the server, reading its answers into
+ * libpq's buffer meanwhile so neither side can block the other. */
+static int flush_all(struct sink *s)
 {
-	struct pipe p = { 0 };
+	for (;;) {
+		int fl = PQflush(s->conn);
+		struct pollfd pfd;
+
+		if (fl <= 0)
+			return fl;
+		pfd = (struct pollfd){ .fd = PQsocket(s->conn), .events = POLLIN | POLLOUT };
+		if (poll(&pfd, 1, 1000) < 0 && errno != EINTR)
+			return -1;
+		if ((pfd.revents & POLLIN) && !PQconsumeInput(s->conn))
+			return -1;
+	}
+}
+
+/* After the pipeline ends (or breaks): leave pipeline mode, or drop a
+ * connection whose state is unknown. Returns the batch's verdict. */
+static enum sink_result pipe_end(struct sink *s, struct pipe *p)
+{
+	s->pending = 0;
+	if (s->conn && PQstatus(s->conn) == CONNECTION_OK && p->synced == 2) {
+		PQsetnonblocking(s->conn, 0);
+		PQexitPipelineMode(s->conn);
+	} else {
+		sink_disconnect(s);
+		if (p->rc == SINK_OK || p->rc == SINK_PERMANENT)
+			p->rc = SINK_TRANSIENT;
+	}
+	return p->rc;
+}
+
+enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
+                           char *err, size_t errlen)
+{
+	struct pipe *p = &s->pipe;
 	enum sink_result rc = sink_ensure(s, err, errlen);
 	char name[64];
 
 	if (rc)
 		return rc;
+	memset(p, 0, sizeof(*p));
+	s->pending = 1;
+	s->pipe_err[0] = '\0';
 	if (!PQenterPipelineMode(s->conn) || PQsetnonblocking(s->conn, 1)) {
 		set_err(err, errlen, "pipeline mode", s->conn, NULL);
-		sink_disconnect(s);
-		return SINK_TRANSIENT;
+		return pipe_end(s, p);
 	}
-	if (send_advances(s, &p, adv, nadv, err, errlen))
-		goto done;
+	if (send_advances(s, p, adv, nadv, s->pipe_err, sizeof(s->pipe_err)))
+		goto fail;
 
 	/* set-based routes: all deletes, then all upserts (keys are unique after reduction) */
 	for (size_t ri = 0; ri < s->routes->n; ri++) {
@@ -516,12 +557,12 @@ enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_a
 			if (bind_set(s, b, r, ops[k], sets[k]) == 0)
 				continue;
 			stmt_name(name, sizeof(name), ri, kind[k]);
-			if (pipe_send(s, &p, name, sets[k]->nparams, err, errlen))
-				goto done;
+			if (pipe_send(s, p, name, sets[k]->nparams, s->pipe_err, sizeof(s->pipe_err)))
+				goto fail;
 		}
 	}
 	/* the rest, one pipelined statement per message in offset order */
-	for (size_t i = 0; i < b->n; i++) {
+	for (size_t i = 0; i < b->n && p->rc == SINK_OK; i++) {
 		const struct bmsg *m = &b->m[i];
 		const struct route_stmt *st;
 
@@ -532,29 +573,41 @@ enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_a
 			continue;
 		bind_row(s, b, m, st);
 		stmt_name(name, sizeof(name), route_index(s, m->route), m->op == OP_DELETE ? "d" : "u");
-		if (pipe_send(s, &p, name, st->nparams, err, errlen))
-			goto done;
-		if (p.rc != SINK_OK)
-			break;        /* the server skips the rest anyway */
+		if (pipe_send(s, p, name, st->nparams, s->pipe_err, sizeof(s->pipe_err)))
+			goto fail;
 	}
-	if (!PQpipelineSync(s->conn)) {
-		set_err(err, errlen, "pipeline sync", s->conn, NULL);
-		p.rc = SINK_TRANSIENT;
-		goto done;
+	if (!PQpipelineSync(s->conn) || flush_all(s) < 0) {
+		set_err(s->pipe_err, sizeof(s->pipe_err), "pipeline sync", s->conn, NULL);
+		p->rc = SINK_TRANSIENT;
+		goto fail;
 	}
-	p.synced = 1;
-	pipe_read(s, &p, 1, err, errlen);
-done:
-	if (s->conn && PQstatus(s->conn) == CONNECTION_OK && p.synced == 2) {
-		PQsetnonblocking(s->conn, 0);
-		PQexitPipelineMode(s->conn);
-	} else {
-		/* connection trouble mid-pipeline: its state is unknown, start over */
-		sink_disconnect(s);
-		if (p.rc == SINK_OK || p.rc == SINK_PERMANENT)
-			p.rc = SINK_TRANSIENT;
-	}
-	return p.rc;
+	p->synced = 1;
+	return SINK_OK;          /* the server is working; sink_wait() collects the verdict */
+fail:
+	snprintf(err, errlen, "%s", s->pipe_err);
+	return pipe_end(s, p);
+}
+
+enum sink_result sink_wait(struct sink *s, char *err, size_t errlen)
+{
+	struct pipe *p = &s->pipe;
+
+	if (!s->pending)
+		return SINK_OK;
+	pipe_read(s, p, 1, s->pipe_err, sizeof(s->pipe_err));
+	if (p->rc != SINK_OK)
+		snprintf(err, errlen, "%s", s->pipe_err[0] ? s->pipe_err : "sink connection lost");
+	return pipe_end(s, p);
+}
+
+int sink_pending(const struct sink *s) { return s->pending; }
+
+enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
+                            char *err, size_t errlen)
+{
+	enum sink_result rc = sink_send(s, b, adv, nadv, err, errlen);
+
+	return rc ? rc : sink_wait(s, err, errlen);
 }
 
 /* ---- the isolating slow path ------------------------------------------- */

@@ -55,6 +55,15 @@ int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64
 enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
                             char *err, size_t errlen);
 
+/* The same in two halves, so the caller can prepare the next batch while
+ * the server works on this one: sink_send() queues the whole transaction
+ * (SINK_OK: now pending), sink_wait() waits for its verdict. Nothing else
+ * may use the sink while a batch is pending. */
+enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
+                           char *err, size_t errlen);
+enum sink_result sink_wait(struct sink *s, char *err, size_t errlen);
+int sink_pending(const struct sink *s);
+
 /* Slow path, after SINK_PERMANENT: one transaction, every PENDING message in
  * offset order under its own savepoint (reduction ignored). Messages that
  * fail permanently get err = EK_SQL, sqlstate and a message, and stay
