@@ -277,9 +277,12 @@ static void periodic(struct engine *e)
 	}
 }
 
-/* Collect up to batch_size messages, waiting at most batch_wait_ms once the
- * first one arrived. With a batch in flight and nothing to read, return at
- * once so that batch gets committed without waiting for more traffic. */
+/* Collect up to batch_size messages. While the sink is idle, a batch goes
+ * as soon as the consumer has nothing more at hand (low latency at low
+ * rates); while a batch is in flight, collection goes on until the sink
+ * answers, the batch is full or batch_wait_ms passed (big batches at high
+ * rates). With nothing to read and a batch in flight, return at once so it
+ * gets committed without waiting for more traffic. */
 static int collect(struct engine *e)
 {
 	struct batch *b = &e->ap.cur->b;
@@ -293,18 +296,23 @@ static int collect(struct engine *e)
 		if (b->n) {
 			uint64_t now = apply_now_ns();
 
-			if (now >= deadline)
-				break;
-			timeout = (int)((deadline - now) / 1000000ULL);
+			if (now >= deadline || !e->ap.fly || sink_answering(e->sink))
+				timeout = 0;
+			else
+				timeout = 1;
 		}
 		k = consumer_poll(e->cons, timeout, &fatal);
 		if (fatal)
 			return -1;
 		if (!k) {
-			if (!b->n && e->ap.fly)
+			if (b->n) {
+				if (!e->ap.fly || sink_answering(e->sink) || apply_now_ns() >= deadline)
+					break;
+				continue;
+			}
+			if (e->ap.fly)
 				break;
-			if (!b->n)
-				periodic(e);
+			periodic(e);
 			continue;
 		}
 		{

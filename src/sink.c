@@ -602,6 +602,16 @@ enum sink_result sink_wait(struct sink *s, char *err, size_t errlen)
 
 int sink_pending(const struct sink *s) { return s->pending; }
 
+int sink_answering(const struct sink *s)
+{
+	struct pollfd pfd;
+
+	if (!s->pending || !s->conn)
+		return 0;
+	pfd = (struct pollfd){ .fd = PQsocket(s->conn), .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0;
+}
+
 enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
                             char *err, size_t errlen)
 {

@@ -63,6 +63,8 @@ enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_ad
                            char *err, size_t errlen);
 enum sink_result sink_wait(struct sink *s, char *err, size_t errlen);
 int sink_pending(const struct sink *s);
+/* The server has started answering the pending batch (never blocks). */
+int sink_answering(const struct sink *s);
 
 /* Slow path, after SINK_PERMANENT: one transaction, every PENDING message in
  * offset order under its own savepoint (reduction ignored). Messages that
