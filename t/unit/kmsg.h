@@ -31,6 +31,7 @@ static void kmsg_init(const char *topic)
 		kmsg_die("mock", err);
 	rd_kafka_conf_set(c, "log_level", "3", err, sizeof(err));
 	rd_kafka_conf_set(c, "linger.ms", "0", err, sizeof(err));
+	rd_kafka_conf_set(c, "message.max.bytes", "10000000", err, sizeof(err));
 	if (!(kmsg_prod = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err))))
 		kmsg_die("producer", err);
 	boot = rd_kafka_mock_cluster_bootstraps(rd_kafka_handle_mock_cluster(kmsg_prod));
@@ -39,6 +40,7 @@ static void kmsg_init(const char *topic)
 	rd_kafka_conf_set(c, "bootstrap.servers", boot, err, sizeof(err));
 	rd_kafka_conf_set(c, "group.id", "kmsg", err, sizeof(err));
 	rd_kafka_conf_set(c, "fetch.wait.max.ms", "1", err, sizeof(err));
+	rd_kafka_conf_set(c, "fetch.message.max.bytes", "10000000", err, sizeof(err));
 	rd_kafka_conf_set(c, "log_level", "3", err, sizeof(err));
 	if (!(kmsg_cons = rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err))))
 		kmsg_die("consumer", err);

@@ -111,6 +111,22 @@ int main(void)
 		ok(rc == -1 && m->err == EK_INVALID_JSON, "deeply nested document refused, no crash");
 	}
 	{
+		/* a 2 MB field and a 5,000-key object: extracted, nothing truncated */
+		size_t big = 2u << 20, o = 0;
+		char *v = malloc(big + 200000);
+
+		o += (size_t)sprintf(v, "{\"id\":\"big\",\"email\":\"");
+		memset(v + o, 'x', big);
+		o += big;
+		o += (size_t)sprintf(v + o, "\"");
+		for (int i = 0; i < 5000; i++)
+			o += (size_t)sprintf(v + o, ",\"f%d\":%d", i, i);
+		sprintf(v + o, "}");
+		m = run(rs, &b, NULL, v, &rc);
+		ok(rc == 0 && batch_val(&b, m, 1)->len == (int32_t)big, "huge value: a 2 MB field extracted whole");
+		free(v);
+	}
+	{
 		char bin[] = { 'k', 0, (char)0xff, 'z' };
 		struct bmsg *mb = batch_add(&b, kmsg(TOPIC, bin, sizeof(bin), "{\"id\":\"b\"}", NULL, NULL));
 
