@@ -98,8 +98,9 @@ CONF
     printf '%s\n' "${*:-}" >"$d/conf.d/90-test.conf"
 }
 
+# CDCR_WRAP runs the daemon under a tool, e.g. CDCR_WRAP='valgrind --error-exitcode=99'.
 cdcr_start() {   # cdcr_start <confdir>; log in $T_TMP/cdcr.log
-    "$CDCR" -c "$1/cdcrouter.conf" >>"$T_TMP/cdcr.log" 2>&1 &
+    ${CDCR_WRAP:-} "$CDCR" -c "$1/cdcrouter.conf" >>"$T_TMP/cdcr.log" 2>&1 &
     CDCR_PID=$!
     T_PIDS+=("$CDCR_PID")
 }
