@@ -15,10 +15,10 @@ p=$(src_sql -c "SELECT md5('$tag-p')::uuid")
 q=$(src_sql -c "SELECT md5('$tag-q')::uuid")
 r=$(src_sql -c "SELECT md5('$tag-r')::uuid")
 
+dlq_start=$(topic_hwm "$E2E_DLQ" 2>/dev/null || echo 0)   # before this test's processes exist
 e2e_pipeline
 src_sql -c "INSERT INTO public.customer (id, email, status) VALUES ('$p', 'p@e2e.test', 'ok')"
 e2e_drain; ok $? "drained"
-dlq_start=$(topic_hwm "$E2E_DLQ" 2>/dev/null || echo 0)
 start=$(topic_hwm "$E2E_TOPIC")
 
 # 1. the CHECK violation
