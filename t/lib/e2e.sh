@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034,SC2119,SC2120  # variables and optional arguments used by the t/e2e files
 # t/lib/e2e.sh — end-to-end tests against the real native stack (sourced).
 #
 #   PostgreSQL `app`.public.customer --Debezium (Kafka Connect)--> Kafka
@@ -55,8 +55,8 @@ STACK=$CDCR_SRCDIR/docker/stack
 # as CDCR_PG_PORT apply here too).
 eval "$(cd "$CDCR_SRCDIR" && REPO_DIR=$CDCR_SRCDIR bash -c '
     source docker/lib/common.sh; source docker/lib/pg.sh; source docker/lib/kafka.sh; source docker/lib/connect.sh
-    printf "E2E_PG_PORT=%q E2E_BROKERS=%q E2E_CONNECT_URL=%q E2E_KAFKA_LIB=%q E2E_CONNECTOR=%q E2E_CONNECTOR_JSON=%q E2E_STACK_LOG=%q E2E_KAFKA_TOOLS_LOG4J=%q\n" \
-        "$PG_PORT" "$KAFKA_BOOTSTRAP" "$CONNECT_URL" "$KAFKA_LIB" "$CONNECTOR_NAME" "$CONNECTOR_JSON" "$LOG_DIR" "$KAFKA_TOOLS_LOG4J"
+    printf "E2E_RUN_DIR=%q E2E_PG_PORT=%q E2E_BROKERS=%q E2E_CONNECT_URL=%q E2E_KAFKA_LIB=%q E2E_CONNECTOR=%q E2E_CONNECTOR_JSON=%q E2E_STACK_LOG=%q E2E_KAFKA_TOOLS_LOG4J=%q\n" \
+        "$RUN_DIR" "$PG_PORT" "$KAFKA_BOOTSTRAP" "$CONNECT_URL" "$KAFKA_LIB" "$CONNECTOR_NAME" "$CONNECTOR_JSON" "$LOG_DIR" "$KAFKA_TOOLS_LOG4J"
 ')"
 E2E_TOPIC=cdc.public.customer
 E2E_DLQ=cdcrouter.dlq
@@ -67,6 +67,7 @@ E2E_RUN=$(date +%s)-$$
 E2E_DB=e2e_$E2E_ID
 E2E_GROUP=e2e-$E2E_NAME-$E2E_RUN
 E2E_MARKER_ID=00000000-0000-4000-8000-00000000e2e0
+E2E_PIDFILE=$E2E_RUN_DIR/e2e-$E2E_ID.pids   # cdcrouter pids, for a later run to reap after a hard abort
 declare -A E2E_PID=() E2E_CONFDIR=()
 E2E_UNDO=()
 E2E_STACK_TOUCHED=
@@ -219,6 +220,7 @@ e2e_start() {   # e2e_start <instance>; log in $T_TMP/<instance>.log
     CDCROUTER_SINK_PASSWORD=cdcrouter "$CDCR" -c "${E2E_CONFDIR[$inst]}/cdcrouter.conf" >>"$T_TMP/$inst.log" 2>&1 &
     E2E_PID[$inst]=$!
     T_PIDS+=("$!")
+    echo "$!" >>"$E2E_PIDFILE"
 }
 e2e_alive() { [[ -n ${E2E_PID[$1]:-} ]] && kill -0 "${E2E_PID[$1]}" 2>/dev/null; }
 E2E_RC=
@@ -233,14 +235,27 @@ e2e_kill() {    # e2e_kill <instance>: SIGKILL, reap
     wait "${E2E_PID[$1]}" 2>/dev/null || true
     echo "{\"e2e\":\"killed $1\"}" >>"$T_TMP/$1.log"
 }
+# e2e_sink_ports <pid>: local ports of the process's TCP connections to the
+# sink's port, comma-separated (from /proc: its socket inodes in /proc/net/tcp).
+e2e_sink_ports() {
+    local inodes hex out=
+    inodes=$(find "/proc/$1/fd" -lname 'socket:*' -printf '%l ' 2>/dev/null | tr -dc '0-9 ')
+    [[ -n $inodes ]] || return 0
+    for hex in $(awk -v want="$(printf '%04X' "$E2E_PG_PORT")" -v inodes="$inodes" '
+        BEGIN { n = split(inodes, a, " "); for (i = 1; i <= n; i++) ino[a[i]] = 1 }
+        FNR > 1 && ($10 in ino) { split($2, l, ":"); split($3, r, ":"); if (r[2] == want && $4 == "01") print l[2] }
+    ' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+        out+=${out:+,}$((16#$hex))
+    done
+    echo "$out"
+}
 # e2e_wait_in_tx <instance> [timeout=20]: wait until that process's sink
 # session is inside a transaction that has written something (it has an xid
 # in pg_stat_activity; the session is found by the process's client ports).
 # The poll runs inside PostgreSQL (every 2 ms) so it reacts quickly.
 e2e_wait_in_tx() {
-    local pid=${E2E_PID[$1]} ports
-    ports=$(ss -Htnp state established "( dport = :$E2E_PG_PORT )" 2>/dev/null |
-        awk -v p="pid=$pid," 'index($0, p) { n = split($3, a, ":"); printf "%s%s", sep, a[n]; sep = "," }')
+    local ports
+    ports=$(e2e_sink_ports "${E2E_PID[$1]}")
     [[ -n $ports ]] || return 1
     sink_sql -c "DO \$\$ DECLARE deadline timestamptz := clock_timestamp() + interval '${2:-20} s'; BEGIN
         LOOP
@@ -346,6 +361,7 @@ e2e_writer_start() {
     rm -f "$T_TMP/writer.stop"
     : >"$T_TMP/writer.out"
     (
+        echo "$BASHPID" >>"$E2E_PIDFILE"
         i=0
         while [[ ! -e $T_TMP/writer.stop ]]; do
             i=$((i + 1)); k1=$((RANDOM % keys)); k2=$((RANDOM % keys)); k3=$((RANDOM % keys)); del=
@@ -364,6 +380,7 @@ SELECT %d;
         >"$T_TMP/writer.out" 2>"$T_TMP/writer.err" &
     E2E_WRITER_PID=$!
     T_PIDS+=("$E2E_WRITER_PID")
+    echo "$E2E_WRITER_PID" >>"$E2E_PIDFILE"
 }
 e2e_writer_ticks() { local n; n=$(tail -n 1 "$T_TMP/writer.out" 2>/dev/null); echo "${n:-0}"; }
 # e2e_writer_wait <n> [timeout]: until n more transactions committed.
@@ -404,11 +421,27 @@ e2e_cleanup() {
             done
         fi
     fi
+    rm -f "$E2E_PIDFILE"
     (exit "$rc"); cleanup
 }
 trap e2e_cleanup EXIT
 
 e2e_setup() {
+    local pid
+    # Processes left by an earlier run of this test that was killed before its
+    # exit trap ran: cdcrouter (it would keep writing to a dropped database)
+    # and the writer (its loop, a copy of the test script, and its psql).
+    if [[ -f $E2E_PIDFILE ]]; then
+        for pid in $(cat "$E2E_PIDFILE"); do
+            [[ $pid != "$$" && -r /proc/$pid/cmdline ]] || continue
+            if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null |
+               grep -Eq "cdcrouter -c /tmp/cdcr-t\.|t/e2e/$E2E_NAME\.t|psql -h 127\.0\.0\.1 -p $E2E_PG_PORT -U cdc -d app"; then
+                diag "killing $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" | cut -c1-60)) left by an aborted run"
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+        rm -f "$E2E_PIDFILE"
+    fi
     "$STACK" up pg kafka connect >>"$T_TMP/stack.log" 2>&1 || {
         tail -n 20 "$T_TMP/stack.log"; bail "docker/stack up pg kafka connect failed"; }
     connector_running || bail "connector $E2E_CONNECTOR is not RUNNING: $(connector_state)"
