@@ -13,13 +13,31 @@ struct consumer {
 	int closing;
 };
 
-int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, char *err, size_t errlen)
+/* Properties only a consumer understands (a producer warns about them). */
+static int consumer_only(const char *name)
+{
+	static const char *const prefixes[] = { "group.", "session.timeout.ms", "heartbeat.interval.ms",
+		"max.poll.interval.ms", "auto.", "enable.auto.", "fetch.", "queued.", "partition.assignment.strategy",
+		"isolation.level", "check.crcs", "enable.partition.eof", "coordinator.query.interval.ms", NULL };
+
+	for (int i = 0; prefixes[i]; i++)
+		if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	return 0;
+}
+
+int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, int for_producer, char *err,
+                       size_t errlen)
 {
 	for (size_t i = 0; i < props->n; i++) {
 		char *kv = strdup(props->v[i]), *eq = strchr(kv, '=');
 		char e[256];
 
 		*eq = '\0';
+		if (for_producer && consumer_only(kv)) {
+			free(kv);
+			continue;
+		}
 		if (rd_kafka_conf_set(conf, kv, eq + 1, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
 			snprintf(err, errlen, "kafka.properties '%s': %s", kv, e);
 			free(kv);
@@ -69,7 +87,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	}
 }
 
-static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	if (level <= 3)
 		log_error("librdkafka", LF_S("facility", fac), LF_S("detail", buf));
@@ -104,14 +122,14 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 			goto fail;
 		}
 	}
-	if (consumer_set_props(conf, &cfg->kafka_props, err, errlen))
+	if (consumer_set_props(conf, &cfg->kafka_props, 0, err, errlen))
 		goto fail;
 	/* ours, whatever the properties say: offsets are managed here */
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof(e));
 	rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", e, sizeof(e));
 	rd_kafka_conf_set_opaque(conf, c);
 	rd_kafka_conf_set_rebalance_cb(conf, rebalance_cb);
-	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
 	c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof(e));
 	if (!c->rk) {
 		snprintf(err, errlen, "kafka consumer: %s", e);

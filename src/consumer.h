@@ -45,7 +45,11 @@ void consumer_each_lag(struct consumer *c, void (*fn)(void *opaque, const char *
 
 rd_kafka_t *consumer_handle(struct consumer *c);
 
-/* Apply "name=value" properties; returns -1 with err on the first bad one. */
-int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, char *err, size_t errlen);
+/* Apply "name=value" properties (for_producer: leave out consumer-only
+ * ones); returns -1 with err on the first bad one. */
+int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, int for_producer, char *err,
+                       size_t errlen);
+/* librdkafka's log lines as our JSON log lines. */
+void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 
 #endif

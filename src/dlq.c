@@ -32,7 +32,7 @@ struct dlq *dlq_new(const struct config *cfg, char *err, size_t errlen)
 	char e[512];
 
 	d->topic = strdup(cfg->dead_letter_topic);
-	if (consumer_set_props(conf, &cfg->kafka_props, err, errlen))
+	if (consumer_set_props(conf, &cfg->kafka_props, 1, err, errlen))
 		goto fail;
 	if (rd_kafka_conf_set(conf, "bootstrap.servers", cfg->brokers, e, sizeof(e)) ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", e, sizeof(e)) ||
@@ -44,6 +44,7 @@ struct dlq *dlq_new(const struct config *cfg, char *err, size_t errlen)
 	}
 	rd_kafka_conf_set_opaque(conf, d);
 	rd_kafka_conf_set_dr_msg_cb(conf, dr_cb);
+	rd_kafka_conf_set_log_cb(conf, consumer_log_cb);
 	d->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof(e));
 	if (!d->rk) {
 		snprintf(err, errlen, "dead-letter producer: %s", e);

@@ -59,4 +59,9 @@ ok "$(cdcr_alive; echo $?)" "still running"
 cdcr_stop
 is "$CDCR_RC" 0 "SIGTERM exits 0"
 log_has '"msg":"stopping"'; ok $? "logs its stop"
+bad=$(python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    try: assert isinstance(json.loads(l), dict)
+    except Exception: print(l.rstrip()[:200])' "$T_TMP/cdcr.log")
+is "$bad" "" "every line on stderr is a JSON object (librdkafka and PostgreSQL notices included)"
 done_testing
