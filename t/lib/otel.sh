@@ -26,14 +26,23 @@ RUN_ID=$(basename "$0" .t)-$(date +%s)-$$             # our service.instance.id 
 PKG_VERSION=$("$CDCR" -V | awk '{print $2}')
 
 # otel_up shared|exclusive: start the collector, Jaeger and Prometheus if
-# they are not running. The lock keeps a test that stops the collector
-# (exclusive) away from the others (shared) of concurrent runs.
+# they are not running. A lock keeps a test that stops the collector
+# (exclusive) away from the others (shared) of concurrent runs. It is held
+# by a flock(1) process of its own (-o: not passed on), so that nothing this
+# test starts (PostgreSQL, the collector) inherits it; that process ends with
+# the test.
 otel_up() {
     mkdir -p "$OTEL_STACK_DIR"
-    exec {OTEL_LOCK_FD}>"$OTEL_STACK_DIR/.otel-tests.lock"
     local mode=-s
     [[ $1 == exclusive ]] && mode=-x
-    flock "$mode" -w 600 "$OTEL_LOCK_FD" || bail "another telemetry test holds $OTEL_STACK_DIR/.otel-tests.lock"
+    flock "$mode" -o -w 600 "$OTEL_STACK_DIR/.otel-tests.lock" \
+        sh -c "echo >'$T_TMP/otel.locked'; exec tail --pid=$$ -f /dev/null" </dev/null >/dev/null 2>&1 &
+    T_PIDS+=($!)
+    local holder=$!
+    until [[ -e $T_TMP/otel.locked ]]; do
+        kill -0 "$holder" 2>/dev/null || bail "another telemetry test held $OTEL_STACK_DIR/.otel-tests.lock for 10 minutes"
+        sleep 0.1
+    done
     if ! "$STACK" up otelcol jaeger prometheus >"$T_TMP/stack.log" 2>&1; then
         sed 's/^/# /' "$T_TMP/stack.log"
         bail "docker/stack up otelcol jaeger prometheus failed"
@@ -142,3 +151,7 @@ todo_is() {
         echo "not ok $T_N - $3 # TODO $4"; echo "#   got:  '$1'"; echo "#   want: '$2'"
     fi
 }
+
+# check <name> <command...>: a test that passes when the command succeeds
+# (a failing command does not end the script under set -e).
+check() { local name=$1; shift; if "$@"; then ok 0 "$name"; else ok 1 "$name"; fi; }
