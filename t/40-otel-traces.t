@@ -42,10 +42,10 @@ printf '%s\t{"id":"00000000-0000-4000-8000-000000000404","email":"long@x","statu
 N=$((n1 + 4))
 
 cdcr_start "$c"
-wait_offset 60 t "$TOPIC" 0 "$N"; ok $? "all $N messages applied"
+check "all $N messages applied" wait_offset 60 t "$TOPIC" 0 "$N"
 
 # ---- spans in Jaeger
-wait_until 30 "span of the last message in Jaeger" has_span_at "$TOPIC" "$off_long"; ok $? "spans reach Jaeger"
+check "spans reach Jaeger" wait_until 30 "span of the last message in Jaeger" has_span_at "$TOPIC" "$off_long"
 count_is() { [[ $(run_span_count) == "$1" ]]; }
 wait_until 20 "$((N - 1)) spans" count_is $((N - 1)) || true
 is "$(run_span_count)" $((N - 1)) "one span per message in Jaeger, except the one whose parent is not sampled"
@@ -146,6 +146,6 @@ stopped_rec() {
     jq -ce --arg run "$RUN_ID" '.resourceLogs[] | select(any(.resource.attributes[]; .value.stringValue == $run))
         | .scopeLogs[].logRecords[] | select(.body.stringValue == "stopped")' "$OTELCOL_LOGS_FILE" >/dev/null
 }
-wait_until 10 "the 'stopped' record" stopped_rec; ok $? "the last log record ('stopped') was flushed at exit"
+check "the last log record ('stopped') was flushed at exit" wait_until 10 "the 'stopped' record" stopped_rec
 ok "$(grep -q '"otlp export failed"' "$T_TMP/cdcr.log"; echo $((!$?)))" "no export failure logged"
 done_testing

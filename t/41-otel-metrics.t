@@ -36,7 +36,7 @@ S=$(grep -c '"__source_ts_ms"' "$T_TMP/ev1")
 diag "$N events: $U upserts, $D deletes, $T tombstones"
 produce "$TOPIC" <"$T_TMP/ev1"
 cdcr_start "$c"
-wait_offset 60 t "$TOPIC" 0 "$N"; ok $? "all $N events applied"
+check "all $N events applied" wait_offset 60 t "$TOPIC" 0 "$N"
 
 # ---- counts
 prom_wait_is 20 "sum(cdcrouter_messages_processed_total{$SEL})" "$N" "cdcrouter_messages_processed_total: sum = $N events produced"
@@ -70,7 +70,7 @@ for i in $(seq 1 $F); do
     printf '{"id":"%s"}\t{"id":"%s","email":"f%d@x","status":"a","updated_at":"2026-06-01T00:00:00Z","__deleted":"false","__source_ts_ms":%d}\n' \
         "$id" "$id" "$i" "$src"
 done | produce "$TOPIC"
-wait_offset 30 t "$TOPIC" 0 $((N + F)); ok $? "$F fresh events applied"
+check "$F fresh events applied" wait_offset 30 t "$TOPIC" 0 $((N + F))
 prom_wait_is 20 "cdcrouter_freshness_seconds_count{$SEL,topic=\"$TOPIC\"}" $((S + F)) \
     "cdcrouter_freshness_seconds: an observation per event with __source_ts_ms ($((S + F)))"
 is "$(prom_val "cdcrouter_freshness_seconds_bucket{$SEL,topic=\"$TOPIC\",le=\"1\"}") $(prom_val "cdcrouter_freshness_seconds_bucket{$SEL,topic=\"$TOPIC\",le=\"30\"}")" \
@@ -80,10 +80,10 @@ is "$(prom_val "cdcrouter_freshness_seconds_bucket{$SEL,topic=\"$TOPIC\",le=\"1\
 M=2500
 seq 1 $M | awk '{ printf "%d\t{\"id\":%d}\n", $1, $1 }' | produce "$SLOW"
 lag_q="cdcrouter_consumer_lag{$SEL,topic=\"$SLOW\",partition=\"0\"}"
-wait_until 30 "lag > 0" prom_true "$lag_q > 0"; ok $? "cdcrouter_consumer_lag rises while the backlog drains"
+check "cdcrouter_consumer_lag rises while the backlog drains" wait_until 30 "lag > 0" prom_true "$lag_q > 0"
 max=$(prom_val "max_over_time(${lag_q}[2m])")
 ok "$([[ -n $max && $max -gt 0 && $max -le $M ]]; echo $?)" "peak lag $max, between 1 and the backlog ($M)"
-wait_offset 60 t "$SLOW" 0 "$M"; ok $? "backlog of $M applied"
+check "backlog of $M applied" wait_offset 60 t "$SLOW" 0 "$M"
 prom_wait_is 20 "$lag_q" 0 "lag returns to 0 after the drain"
 is "$(prom_val "cdcrouter_consumer_lag{$SEL,topic=\"$TOPIC\",partition=\"0\"}")" 0 "and is 0 on the other topic"
 prom_wait_is 20 "sum(cdcrouter_messages_processed_total{$SEL,topic=\"$SLOW\",route=\"slow\",outcome=\"applied\"})" "$M" \

@@ -18,7 +18,7 @@ cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
 python3 "$GEN" --n 50 --keys 20 --seed 42 >"$T_TMP/ev1"
 produce "$TOPIC" <"$T_TMP/ev1"
 cdcr_start "$c"
-wait_offset 60 t "$TOPIC" 0 50; ok $? "50 good events applied"
+check "50 good events applied" wait_offset 60 t "$TOPIC" 0 50
 prom_wait_is 20 "sum(cdcrouter_messages_processed_total{$SEL})" 50 "Prometheus counts them"
 is "$(prom "cdcrouter_errors_total{$SEL}")" "[]" "no error series yet"
 
@@ -30,11 +30,11 @@ bad_id=00000000-0000-4000-8000-0000000000ee good_id=00000000-0000-4000-8000-0000
   printf 'k-bad-json\t{"id": "x", oops}\n'
   printf '{"id":"%s"}\t{"id":"%s","email":"ok@x","status":"b","updated_at":"2026-02-01T00:00:02Z","__deleted":"false"}\n' $good_id $good_id
 } | produce "$TOPIC"
-wait_offset 30 t "$TOPIC" 0 53; ok $? "the stream goes on past both"
+check "the stream goes on past both" wait_offset 30 t "$TOPIC" 0 53
 is "$(sql -c "SELECT string_agg(email, ',') FROM public.customer WHERE id IN ('$bad_id', '$good_id')")" "ok@x" "the good event after them applied, the bad one not"
 
 # ---- ERROR spans
-wait_until 30 "span of offset 52" has_span_at "$TOPIC" 52; ok $? "spans in Jaeger"
+check "spans in Jaeger" wait_until 30 "span of offset 52" has_span_at "$TOPIC" 52
 s_sql=$(span_at "$TOPIC" 50) s_json=$(span_at "$TOPIC" 51) s_ok=$(span_at "$TOPIC" 52)
 is "$(jq -c '.tags | [.error, .["otel.status_code"], .["error.type"], .["db.response.status_code"], .["cdcrouter.outcome"], .["cdcrouter.route"]]' <<<"$s_sql")" \
    '[true,"ERROR","sql","23514","skipped","customer"]' "CHECK violation: status ERROR, error.type sql, SQLSTATE 23514, outcome skipped"
@@ -63,7 +63,7 @@ is "$(prom_val "sum(messaging_process_duration_seconds_count{$SEL,error_type=\"i
 bad3=00000000-0000-4000-8000-0000000000f3
 printf '{"id":"%s"}\t{"id":"%s","email":"again-no-at","status":"a","updated_at":"2026-02-01T00:00:04Z","__deleted":"false"}\n' $bad3 $bad3 |
     produce "$TOPIC"
-wait_offset 30 t "$TOPIC" 0 54; ok $? "a second CHECK violation skipped"
+check "a second CHECK violation skipped" wait_offset 30 t "$TOPIC" 0 54
 prom_wait_is 20 "cdcrouter_errors_total{$SEL,kind=\"sql\"}" 2 "cdcrouter_errors_total{kind=\"sql\"}: 2"
 inc=$(prom_val "sum by (kind) (increase(cdcrouter_errors_total{$SEL,kind=\"sql\"}[10m]))")
 ok "$(awk -v v="$inc" 'BEGIN { exit !(v >= 1) }'; echo $?)" "README query sum by (kind) (increase(cdcrouter_errors_total[10m])) sees it: $inc"
