@@ -67,6 +67,9 @@ check "a second CHECK violation skipped" wait_offset 30 t "$TOPIC" 0 54
 prom_wait_is 20 "cdcrouter_errors_total{$SEL,kind=\"sql\"}" 2 "cdcrouter_errors_total{kind=\"sql\"}: 2"
 inc=$(prom_val "sum by (kind) (increase(cdcrouter_errors_total{$SEL,kind=\"sql\"}[10m]))")
 ok "$(awk -v v="$inc" 'BEGIN { exit !(v >= 1) }'; echo $?)" "README query sum by (kind) (increase(cdcrouter_errors_total[10m])) sees it: $inc"
+err_offsets() { jaeger_search "{\"service.instance.id\":\"$RUN_ID\",\"error.type\":\"sql\"}" | jq -c "[$JQ_SPANS | .tags[\"messaging.kafka.offset\"]] | sort"; }
+wait_until 20 "second error span" has_span_at "$TOPIC" 53 || true
+is "$(err_offsets)" "[50,53]" "Jaeger finds the error spans by tag: tags={\"error.type\":\"sql\"} (the README's search)"
 
 # ---- failure log lines, stderr and OTLP, with the span's trace id
 for pair in "50 sql" "51 invalid_json"; do
