@@ -7,9 +7,9 @@
 #    run with telemetry off for reference. The rate comes from the rows'
 #    clock_timestamp(), so start-up and group join do not count. With the
 #    collector down the rate must be at least 90% of the rate with it up.
-#    VmRSS is sampled every 100 ms: no growth after the first third of the
-#    events (the span/log queues are full by then); peak within the queues'
-#    bound of the collector-up peak; SIGTERM still prompt.
+#    VmHWM is sampled every 100 ms: the peak does not rise after the first
+#    third of the events (the span/log queues are full by then) and stays
+#    within the queues' bound of the collector-up peak; SIGTERM still prompt.
 # 2. Memory flat: one process, collector down, six rounds of R events
 #    (each more than the 8192-span queue): the VmRSS peak after the sixth
 #    round is that after the second (an unbounded queue: +1 kB per event).
@@ -50,7 +50,7 @@ applied_sum() { sql -c "SELECT coalesce(sum(next_offset), 0) FROM cdcrouter.offs
 
 # perf_run <mode> <label>: apply the N events with the collector running
 # (up), stopped (down) or telemetry off. Sets RATE (events/s over the apply
-# window), GROWTH (kB of VmRSS gained after a third of the events were in),
+# window), GROWTH (kB the VmRSS peak rose after a third of the events were in),
 # HWM (kB), STOP_S (seconds SIGTERM took).
 perf_run() {
     local mode=$1 label=$2 d=$T_TMP/c-$2 otlp=""
@@ -61,12 +61,12 @@ perf_run() {
     sed -i "s/group_id = \"t\"/group_id = \"g-$label\"/" "$d/cdcrouter.conf"
     cp "$CDCR_SRCDIR/routes/customer.route" "$d/routes/"
     cdcr_start "$d"
-    local ts=() rss=() i=0 r deadline=$((SECONDS + 120))
+    local ts=() hwm=() i=0 h deadline=$((SECONDS + 120))
     until ((i % 5 == 0)) && [[ $(applied_sum "g-$label") == "$N" ]]; do
         if ! cdcr_alive || ((SECONDS > deadline)); then
             diag "run $label: cdcrouter died or timed out at $(applied_sum "g-$label") of $N"; break
         fi
-        proc_kb "$CDCR_PID" VmRSS r && { ts+=("$EPOCHREALTIME"); rss+=("$r"); }
+        proc_kb "$CDCR_PID" VmHWM h && { ts+=("$EPOCHREALTIME"); hwm+=("$h"); }
         i=$((i + 1))
         sleep 0.1
     done
@@ -77,12 +77,12 @@ perf_run() {
                 FROM public.customer")
     RATE=${w%%|*} t3=${w#*|}
     [[ $(sql -c "SELECT count(*) FROM public.customer") == "$N" ]] || RATE=0
-    GROWTH=$(paste <(printf '%s\n' "${ts[@]}") <(printf '%s\n' "${rss[@]}") |
+    GROWTH=$(paste <(printf '%s\n' "${ts[@]}") <(printf '%s\n' "${hwm[@]}") |
         awk -v t3="${t3:-0}" '$1 >= t3 { if (base == "") base = $2; if ($2 > max) max = $2 } END { print (base == "" ? 999999 : max - base) }')
     local t0=$EPOCHREALTIME
     cdcr_stop
     STOP_S=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
-    diag "$(printf '%-4s %-4s %6s ev/s  VmHWM %6s kB  VmRSS growth after 1/3: %6s kB  stop %s s' \
+    diag "$(printf '%-4s %-4s %6s ev/s  VmHWM %6s kB  its rise after 1/3 of the events: %6s kB  stop %s s' \
         "$label" "$mode" "$RATE" "$HWM" "$GROWTH" "$STOP_S")"
 }
 
@@ -118,7 +118,7 @@ while ! within && ((extra < 2)); do
 done
 diag "best: up ${BEST[up]} ev/s, down ${BEST[down]} ev/s, telemetry off ${BEST[off]} ev/s"
 ok "$(within; echo $?)" "collector stopped: throughput ${BEST[down]} ev/s is at least 90% of collector up (${BEST[up]} ev/s)"
-ok "$([[ $MAXGROWTH -le 4096 ]]; echo $?)" "collector stopped: no VmRSS growth after the first third of the events (max ${MAXGROWTH} kB <= 4096)"
+ok "$([[ $MAXGROWTH -le 4096 ]]; echo $?)" "collector stopped: the VmRSS peak does not rise after the first third of the events (${MAXGROWTH} kB <= 4096)"
 ok "$([[ $MAXHWM_DOWN -gt 0 && $MAXHWM_DOWN -le $((MAXHWM_UP + 32768)) ]]; echo $?)" \
    "collector stopped: peak VmHWM ${MAXHWM_DOWN} kB within the queues' bound of collector up (${MAXHWM_UP} kB + 32 MB)"
 ok "$(awk -v s="$MAXSTOP_DOWN" 'BEGIN { exit !(s <= 5) }'; echo $?)" "collector stopped: SIGTERM still exits promptly (${MAXSTOP_DOWN} s; bounded final flush)"
@@ -166,8 +166,10 @@ done
 ok "$resumed" "new spans reach Jaeger after the collector is back, same process (after $((SECONDS - t0)) s)"
 prom_wait_is 30 "sum(cdcrouter_messages_processed_total{$SEL})" "$total" \
     "Prometheus: processed_total = $total, counted through the outage"
-dropped=$(prom_val "sum(cdcrouter_telemetry_dropped_total{$SEL,signal=\"traces\",reason=\"queue_full\"})")
-ok "$(awk -v d="$dropped" -v n="$total" 'BEGIN { exit !(d >= n - 8192 - 512 && d < n) }'; echo $?)" \
-   "cdcrouter_telemetry_dropped_total{signal=\"traces\",reason=\"queue_full\"} = $dropped of $total: the overflow is dropped and counted"
+# delivered = at most the queue (8192) at recovery plus the few sent after
+dropped=$(prom_val "sum(cdcrouter_telemetry_dropped_total{$SEL,signal=\"traces\"})")
+diag "traces dropped: $(prom "cdcrouter_telemetry_dropped_total{$SEL,signal=\"traces\"}" | jq -c 'map({(.metric.reason): .value[1]}) | add')"
+ok "$(awk -v d="$dropped" -v n="$total" 'BEGIN { exit !(d >= n - 8192 - 1024 && d < n) }'; echo $?)" \
+   "cdcrouter_telemetry_dropped_total{signal=\"traces\"} = $dropped of $total spans: the overflow is dropped and counted"
 cdcr_stop; is "$CDCR_RC" 0 "clean exit"
 done_testing
