@@ -171,6 +171,29 @@ static int reload_offsets(struct apply *a, struct apply_work *w)
 	return 0;
 }
 
+/* Tell telemetry what became of one message. The operation is reported
+ * when it was known and the message reached the sink (or was ignored). */
+static void report(struct apply *a, const struct batch *b, const struct bmsg *m, uint64_t end)
+{
+	const rd_kafka_message_t *k = m->rkm;
+	int op_known = m->outcome == OUT_APPLIED || m->outcome == OUT_IGNORED || m->err == EK_SQL;
+	struct tele_msg tm;
+
+	if (!a->tele)
+		return;
+	tm = (struct tele_msg){
+		.topic = rd_kafka_topic_name(k->rkt), .partition = k->partition, .offset = k->offset,
+		.group = a->cfg->group_id, .route = m->route ? m->route->name : NULL,
+		.key = k->key, .key_len = k->key_len, .tombstone = k->payload == NULL,
+		.db_op = op_known ? route_op_name(m->op) : NULL,
+		.db_collection = m->route ? m->route->table : NULL, .outcome = outcome_name(m->outcome),
+		.error_kind = m->err ? err_kind_name(m->err) : NULL, .error_msg = batch_errmsg(b, m),
+		.sqlstate = m->sqlstate[0] ? m->sqlstate : NULL, .source_ts_ms = m->source_ts_ms,
+		.start_ns = m->start_ns, .end_ns = end,
+	};
+	tele_msg_done(a->tele, &m->ctx, &tm);
+}
+
 /* ---- data errors ------------------------------------------------------- */
 
 static enum error_policy policy_of(const struct apply *a, const struct bmsg *m)
@@ -202,6 +225,7 @@ static int fail_message(struct apply *a, struct apply_work *w, struct bmsg *m, c
 	if (p == POLICY_STOP) {
 		m->outcome = OUT_FAILED;
 		log_msg(LOG_ERROR, b, m, "message failed, policy stop: exiting with offsets untouched");
+		report(a, b, m, apply_now_ns());
 		return -1;
 	}
 	if (p == POLICY_DLQ && a->dlq) {
@@ -277,8 +301,6 @@ static void finish(struct apply *a, struct apply_work *w)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
-		const rd_kafka_message_t *k = m->rkm;
-		struct tele_msg tm;
 
 		if (m->outcome == OUT_PENDING)
 			m->outcome = OUT_APPLIED;
@@ -293,19 +315,7 @@ static void finish(struct apply *a, struct apply_work *w)
 			                                             : "message failed, skipped");
 		else
 			log_msg(LOG_DEBUG, b, m, "message processed");
-		if (!a->tele)
-			continue;
-		tm = (struct tele_msg){
-			.topic = rd_kafka_topic_name(k->rkt), .partition = k->partition, .offset = k->offset,
-			.group = a->cfg->group_id, .route = m->route ? m->route->name : NULL,
-			.key = k->key, .key_len = k->key_len, .tombstone = k->payload == NULL,
-			.db_op = m->outcome == OUT_APPLIED || m->outcome == OUT_IGNORED ? route_op_name(m->op) : NULL,
-			.db_collection = m->route ? m->route->table : NULL, .outcome = outcome_name(m->outcome),
-			.error_kind = m->err ? err_kind_name(m->err) : NULL, .error_msg = batch_errmsg(b, m),
-			.sqlstate = m->sqlstate[0] ? m->sqlstate : NULL, .source_ts_ms = m->source_ts_ms,
-			.start_ns = m->start_ns, .end_ns = end,
-		};
-		tele_msg_done(a->tele, &m->ctx, &tm);
+		report(a, b, m, end);
 	}
 	a->n_batches++;
 	tele_batch_done(a->tele, b->n, w->t0, end);

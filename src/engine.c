@@ -150,6 +150,8 @@ struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_f
 		goto fail;
 	sync_apply(e);
 	tele_set_reload(tele, e->generation, 1);
+	for (int k = EK_NONE + 1; k <= EK_SQL; k++)
+		tele_declare_error_kind(tele, err_kind_name((enum err_kind)k));
 	return e;
 fail:
 	e->cfg = NULL;              /* the caller keeps cfg on failure */

@@ -604,6 +604,17 @@ void tele_ctx_start(struct tele *t, const char *traceparent, size_t len, struct 
 	to_hex(out->span_hex, out->span_id, 8);
 }
 
+void tele_declare_error_kind(struct tele *t, const char *kind)
+{
+	const char *v[] = { kind };
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	m_add(t, M_ERRORS, v, 0);
+	pthread_mutex_unlock(&t->mu);
+}
+
 void tele_msg_done(struct tele *t, const struct tele_ctx *ctx, const struct tele_msg *m)
 {
 	if (!t || !m)

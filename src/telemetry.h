@@ -89,6 +89,10 @@ void tele_ctx_start(struct tele *t, const char *traceparent, size_t len, struct 
  * freshness from source_ts_ms). */
 void tele_msg_done(struct tele *t, const struct tele_ctx *ctx, const struct tele_msg *m);
 
+/* Create the error counter's series for a kind at 0, so that rate() and
+ * increase() in Prometheus see its first error. */
+void tele_declare_error_kind(struct tele *t, const char *kind);
+
 /* One batch was committed: batch size histogram and batch span (optional). */
 void tele_batch_done(struct tele *t, size_t n_messages, uint64_t start_ns, uint64_t end_ns);
 
