@@ -39,7 +39,7 @@ static const struct setting settings[] = {
 	  "libpq connection string; password from CDCROUTER_SINK_PASSWORD or ~/.pgpass" },
 	{ "apply.batch_size", C_INT, OFF(batch_size), "5000", 1, "max messages per sink transaction" },
 	{ "apply.batch_wait_ms", C_INT, OFF(batch_wait_ms), "50", 1,
-	  "max time to wait for a batch to fill" },
+	  "longest a batch keeps filling while the previous one is in the sink (an idle sink gets it at once)" },
 	{ "apply.on_error", C_STR, OFF(on_error), "", 1,
 	  "default error policy: dlq | skip | stop (empty: dlq if dead_letter_topic is set, else skip)" },
 	{ "apply.dead_letter_topic", C_STR, OFF(dead_letter_topic), "", 1,
