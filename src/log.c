@@ -87,26 +87,6 @@ static void put_key(struct line *l, const char *k)
 
 #define KEY_TRUNCATE 64
 
-/* Untrusted bytes for an OTLP string attribute: printable ASCII as it is,
- * anything else as \xNN. out holds 4 * len + 1 bytes. */
-static void printable(char *out, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c >= 0x20 && c < 0x7f) {
-			*out++ = (char)c;
-		} else {
-			*out++ = '\\';
-			*out++ = 'x';
-			*out++ = hex[c >> 4];
-			*out++ = hex[c & 15];
-		}
-	}
-	*out = '\0';
-}
 
 void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg,
                const struct log_field *fields, size_t n)
@@ -116,7 +96,7 @@ void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg
 	struct tm tm;
 	char tbuf[64], nbuf[32];
 	struct tele_kv kv[32];
-	char kvbuf[32][KEY_TRUNCATE * 4 + 1];
+	char kvbuf[32][TELE_KEY_ATTR_MAX + 32];   /* keys, numbers */
 	size_t nkv = 0;
 
 	if (level < cur_level)
@@ -146,7 +126,7 @@ void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg
 			}
 			put_str(&l, f->str, f->len > KEY_TRUNCATE ? KEY_TRUNCATE : f->len, 1);
 			if (nkv < 32) {
-				printable(kvbuf[nkv], f->str, f->len > KEY_TRUNCATE ? KEY_TRUNCATE : f->len);
+				tele_key_attr(kvbuf[nkv], f->str, f->len);
 				kv[nkv].key = f->key;
 				kv[nkv].value = kvbuf[nkv];
 				nkv++;

@@ -25,7 +25,7 @@
 #define SPAN_STR_MAX    1024    /* any one string of a queued span */
 #define LOG_STR_MAX     2048    /* any one string of a queued log record */
 #define LOG_ATTRS_MAX   32      /* as many as log_write passes */
-#define KEY_ATTR_MAX    64      /* messaging.kafka.message.key, escaped */
+#define KEY_ATTR_MAX    TELE_KEY_ATTR_MAX
 #define LABEL_MAX       256     /* a metric attribute value */
 #define MAX_KEYS        5       /* attributes per metric series */
 #define MAX_BOUNDS      16
@@ -451,10 +451,8 @@ out:
 
 /* ---- spans */
 
-/* Kafka keys are arbitrary bytes: printable ASCII is kept, '\\' and every
- * other byte become \\ and \xNN, and the result is cut at KEY_ATTR_MAX bytes
- * (never inside an escape). */
-static void escape_key(char *out, const char *key, size_t len)
+/* See telemetry.h. */
+void tele_key_attr(char *out, const char *key, size_t len)
 {
 	static const char hx[] = "0123456789abcdef";
 	size_t o = 0;
@@ -525,7 +523,7 @@ static void emit_span(struct tele *t, const struct tele_ctx *ctx, const struct t
 	a[n++] = A_STR("messaging.operation.type", "process");
 	a[n++] = A_STR("messaging.operation.name", "process");
 	if (m->key) {
-		escape_key(key, m->key, m->key_len);
+		tele_key_attr(key, m->key, m->key_len);
 		a[n++] = A_STR("messaging.kafka.message.key", key);
 	}
 	if (m->tombstone)

@@ -106,6 +106,13 @@ void tele_set_reload(struct tele *t, int64_t generation, int ok);   /* ok=0 also
 void tele_log(struct tele *t, int severity, const char *message,
               const struct tele_kv *attrs, size_t n_attrs, const struct tele_ctx *ctx);
 
+/* A Kafka key (arbitrary bytes) as an attribute value: printable ASCII
+ * kept, a backslash doubled, other bytes as \xNN; cut at
+ * TELE_KEY_ATTR_MAX bytes (never inside an escape). out holds
+ * TELE_KEY_ATTR_MAX + 1 bytes. Spans and log records use the same form. */
+#define TELE_KEY_ATTR_MAX 64
+void tele_key_attr(char *out, const char *key, size_t len);
+
 /* Counters of what telemetry itself dropped, for tests and the log. */
 uint64_t tele_dropped(const struct tele *t);
 
