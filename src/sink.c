@@ -148,14 +148,21 @@ static void set_err(char *err, size_t errlen, const char *what, PGconn *c, const
 		err[n - 1] = '\0';
 }
 
-/* Result of a synchronous command, classified. */
-static enum sink_result check(struct sink *s, PGresult *r, const char *what, char *err, size_t errlen)
+/* The result of a synchronous command, classified (and consumed); sqlstate,
+ * when not NULL, receives the failure's SQLSTATE. A failure that lost the
+ * connection is transient whatever the server said. */
+static enum sink_result check_state(struct sink *s, PGresult *r, const char *what, char *sqlstate,
+                                    char *err, size_t errlen)
 {
 	enum sink_result rc = SINK_OK;
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		rc = sink_classify(r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL);
+		const char *code = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+		rc = sink_classify(code);
+		if (sqlstate)
+			snprintf(sqlstate, 6, "%s", code ? code : "");
 		set_err(err, errlen, what, s->conn, r);
 	}
 	PQclear(r);
@@ -164,6 +171,11 @@ static enum sink_result check(struct sink *s, PGresult *r, const char *what, cha
 		rc = SINK_TRANSIENT;
 	}
 	return rc;
+}
+
+static enum sink_result check(struct sink *s, PGresult *r, const char *what, char *err, size_t errlen)
+{
+	return check_state(s, r, what, NULL, err, errlen);
 }
 
 static void stmt_name(char *buf, size_t len, size_t route, const char *kind)
@@ -625,24 +637,8 @@ enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_a
 static enum sink_result exec_params(struct sink *s, const char *stmt, int n, char *sqlstate,
                                     char *err, size_t errlen)
 {
-	PGresult *r = PQexecPrepared(s->conn, stmt, n, s->values, s->lengths, NULL, 0);
-	ExecStatusType st = PQresultStatus(r);
-	enum sink_result rc = SINK_OK;
-
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-
-		rc = sink_classify(code);
-		if (sqlstate)
-			snprintf(sqlstate, 6, "%s", code ? code : "");
-		set_err(err, errlen, "apply", s->conn, r);
-	}
-	PQclear(r);
-	if (rc != SINK_OK && PQstatus(s->conn) != CONNECTION_OK) {
-		sink_disconnect(s);
-		rc = SINK_TRANSIENT;
-	}
-	return rc;
+	return check_state(s, PQexecPrepared(s->conn, stmt, n, s->values, s->lengths, NULL, 0), "apply",
+	                   sqlstate, err, errlen);
 }
 
 enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
