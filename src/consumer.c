@@ -4,13 +4,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
+
+/* Fetch nudges (see nudge()): first retry after NUDGE_MIN_MS, doubling while
+ * the nudged partition does not move, up to librdkafka's own 1 s wake-up. */
+#define NUDGE_MIN_MS 10
+#define NUDGE_MAX_MS 1000
 
 struct consumer {
 	rd_kafka_t *rk;
 	struct consumer_cbs cbs;
 	int closing;
+	/* fetch nudges */
+	int64_t nudge_at_ms;        /* no nudge before this */
+	int nudge_gap_ms;
+	int nudge_next;             /* round-robin over the assignment */
+	char *nudge_topic;          /* the last partition nudged, and where it stood */
+	int32_t nudge_partition;
+	int64_t nudge_offset;
+	unsigned long nudges;
 };
 
 /* Properties only a consumer understands (a producer warns about them). */
@@ -112,10 +126,14 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 		{ "enable.partition.eof", "false" },
 		{ "client.id", "cdcrouter" },
 		{ "fetch.wait.max.ms", "50" },
-		{ "queued.min.messages", "200000" },
+		/* a small prefetch queue (~2 batches, ≤ 16 MB) is enough
+		 * with fetch nudges, see nudge() */
+		{ "queued.min.messages", "10000" },
+		{ "queued.max.messages.kbytes", "16384" },
 	};
 
 	c->cbs = *cbs;
+	c->nudge_gap_ms = NUDGE_MIN_MS;
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		if (rd_kafka_conf_set(conf, fixed[i].k, fixed[i].v, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
 			snprintf(err, errlen, "%s: %s", fixed[i].k, e);
@@ -160,11 +178,71 @@ int consumer_subscribe(struct consumer *c, char **topics, size_t n, char *err, s
 	return 0;
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The prefetch queue ran dry. librdkafka before 2.2 re-decides a fetch
+ * that its queue thresholds (queued.min.messages, queued.max.messages.kbytes)
+ * held back only when the partition's broker thread wakes, up to 1 s later
+ * (2.2 made that wait fetch.queue.backoff.ms, default still 1 s): with a
+ * queue smaller than a second of traffic the consumer would idle for most
+ * of every second. So when the queue is dry while a partition is behind its
+ * high watermark (as of the last fetch), ask its leader for the watermarks:
+ * the request wakes that broker thread, which then fetches at once. One
+ * partition per nudge, round robin (a broker fetches all its partitions
+ * together); when the nudged partition did not move since its last nudge
+ * (a broker that is away, a transaction marker at the end of the log) the
+ * gap doubles, so an idle consumer is never busy. */
+static void nudge(struct consumer *c)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+	int64_t now = mono_ms();
+
+	if (now < c->nudge_at_ms || rd_kafka_assignment(c->rk, &a) || !a)
+		return;
+	rd_kafka_position(c->rk, a);
+	for (int k = 0; k < a->cnt; k++) {
+		rd_kafka_topic_partition_t *p = &a->elems[(c->nudge_next + k) % a->cnt];
+		int64_t lo, hi;
+
+		if (p->offset < 0 ||
+		    rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) || hi <= p->offset)
+			continue;
+		if (c->nudge_topic && strcmp(c->nudge_topic, p->topic) == 0 && c->nudge_partition == p->partition &&
+		    c->nudge_offset == p->offset) {
+			c->nudge_gap_ms = c->nudge_gap_ms * 2 > NUDGE_MAX_MS ? NUDGE_MAX_MS : c->nudge_gap_ms * 2;
+		} else {
+			c->nudge_gap_ms = NUDGE_MIN_MS;
+			free(c->nudge_topic);
+			c->nudge_topic = strdup(p->topic);
+			c->nudge_partition = p->partition;
+		}
+		c->nudge_offset = p->offset;
+		c->nudge_next = (c->nudge_next + k + 1) % a->cnt;
+		c->nudges++;
+		log_debug("fetch nudge", LF_S("topic", p->topic), LF_I("partition", p->partition),
+		          LF_I("offset", p->offset), LF_I("high_watermark", hi), LF_I("next_gap_ms", c->nudge_gap_ms));
+		rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi, 100);
+		break;
+	}
+	c->nudge_at_ms = mono_ms() + c->nudge_gap_ms;
+	rd_kafka_topic_partition_list_destroy(a);
+}
+
 rd_kafka_message_t *consumer_poll(struct consumer *c, int timeout_ms, int *fatal)
 {
 	rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
 
-	if (!m || !m->err)
+	if (!m) {
+		nudge(c);
+		return NULL;
+	}
+	if (!m->err)
 		return m;
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		rd_kafka_message_destroy(m);
@@ -219,8 +297,10 @@ void consumer_close(struct consumer **cp)
 	if (!c)
 		return;
 	c->closing = 1;
+	log_debug("kafka consumer closing", LF_I("fetch_nudges", (int64_t)c->nudges));
 	rd_kafka_consumer_close(c->rk);
 	rd_kafka_destroy(c->rk);
+	free(c->nudge_topic);
 	free(c);
 	*cp = NULL;
 }

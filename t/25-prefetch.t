@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# A prefetch queue far smaller than the traffic: librdkafka holds back a
+# partition whose queue is over queued.min.messages until its broker thread
+# wakes (up to 1 s later); cdcrouter nudges the fetcher when the queue runs
+# dry while a partition is behind, and never while it is caught up.
+# (How much faster that is, is measured by bench/run, not here.)
+source "$CDCR_SRCDIR/t/lib/setup.sh"
+TOPIC=cdc.public.customer
+
+pg_start
+kmock_start "$TOPIC:2"
+sql -c "$SINK_CUSTOMER_SQL"
+c=$T_TMP/conf
+write_conf "$c" 'kafka = { properties = [ "topic.metadata.refresh.interval.ms=1000", "session.timeout.ms=6000",
+  "heartbeat.interval.ms=500", "queued.min.messages=100" ]; };
+log = { level = "debug"; stats_interval_ms = 100; };'
+cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+
+python3 "$GEN" --n 3000 --keys 300 --deletes 0.1 --tombstones --seed 3 --expect "$T_TMP/expect" >"$T_TMP/ev"
+n=$(wc -l <"$T_TMP/ev")
+produce "$TOPIC" -X batch.num.messages=20 <"$T_TMP/ev"   # small batches: the mock serves one per fetch
+applied() { [[ $(sql -c "SELECT coalesce(sum(next_offset), 0) FROM cdcrouter.offsets WHERE group_id = 't'" 2>/dev/null) == "$n" ]]; }
+nudges() { grep -c '"msg":"fetch nudge"' "$T_TMP/cdcr.log" || true; }
+progress_lines() { grep -c '"msg":"progress"' "$T_TMP/cdcr.log" || true; }
+
+cdcr_start "$c"
+wait_until 120 "all $n messages applied" applied; ok $? "all $n messages applied through a 100-message prefetch queue"
+is "$(sink_customers)" "$(cat "$T_TMP/expect")" "sink equals the expected final state"
+got=$(nudges)
+ok "$((got > 0 ? 0 : 1))" "the fetcher was nudged while behind ($got nudges)"
+like "$(grep -m1 '"msg":"fetch nudge"' "$T_TMP/cdcr.log")" '"topic":"cdc.public.customer","partition":[01],"offset":[0-9]+,"high_watermark":[0-9]+' \
+    "a nudge names the partition, its position and high watermark"
+
+# caught up: ten idle progress reports (~1 s) without a single nudge
+p0=$(progress_lines) k0=$(nudges)
+progressed() { (($(progress_lines) >= p0 + 10)); }
+wait_until 30 "ten idle progress reports" progressed
+is "$(nudges)" "$k0" "no nudges while caught up"
+
+cdcr_stop; is "$CDCR_RC" 0 "clean exit"
+like "$(grep '"msg":"kafka consumer closing"' "$T_TMP/cdcr.log")" "\"fetch_nudges\":$k0" "the count of nudges is logged at close"
+done_testing
