@@ -18,12 +18,11 @@ struct consumer {
 	struct consumer_cbs cbs;
 	int closing;
 	/* fetch nudges */
+	unsigned long polled;       /* messages handed out */
+	unsigned long nudge_polled; /* ... as of the last nudge */
 	int64_t nudge_at_ms;        /* no nudge before this */
 	int nudge_gap_ms;
-	int nudge_next;             /* round-robin over the assignment */
-	char *nudge_topic;          /* the last partition nudged, and where it stood */
-	int32_t nudge_partition;
-	int64_t nudge_offset;
+	int nudge_next;             /* round robin over the assignment */
 	unsigned long nudges;
 };
 
@@ -195,15 +194,15 @@ static int64_t mono_ms(void)
  * high watermark (as of the last fetch), ask its leader for the watermarks:
  * the request wakes that broker thread, which then fetches at once. One
  * partition per nudge, round robin (a broker fetches all its partitions
- * together); when the nudged partition did not move since its last nudge
- * (a broker that is away, a transaction marker at the end of the log) the
- * gap doubles, so an idle consumer is never busy. */
+ * together). When no message came since the last nudge (a broker that is
+ * away; a transaction marker at the end of the log keeps the position one
+ * short of the high watermark) the gap doubles, so an idle consumer is
+ * never busy. */
 static void nudge(struct consumer *c)
 {
 	rd_kafka_topic_partition_list_t *a = NULL;
-	int64_t now = mono_ms();
 
-	if (now < c->nudge_at_ms || rd_kafka_assignment(c->rk, &a) || !a)
+	if (mono_ms() < c->nudge_at_ms || rd_kafka_assignment(c->rk, &a) || !a)
 		return;
 	rd_kafka_position(c->rk, a);
 	for (int k = 0; k < a->cnt; k++) {
@@ -213,16 +212,11 @@ static void nudge(struct consumer *c)
 		if (p->offset < 0 ||
 		    rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) || hi <= p->offset)
 			continue;
-		if (c->nudge_topic && strcmp(c->nudge_topic, p->topic) == 0 && c->nudge_partition == p->partition &&
-		    c->nudge_offset == p->offset) {
+		if (c->polled == c->nudge_polled)
 			c->nudge_gap_ms = c->nudge_gap_ms * 2 > NUDGE_MAX_MS ? NUDGE_MAX_MS : c->nudge_gap_ms * 2;
-		} else {
+		else
 			c->nudge_gap_ms = NUDGE_MIN_MS;
-			free(c->nudge_topic);
-			c->nudge_topic = strdup(p->topic);
-			c->nudge_partition = p->partition;
-		}
-		c->nudge_offset = p->offset;
+		c->nudge_polled = c->polled;
 		c->nudge_next = (c->nudge_next + k + 1) % a->cnt;
 		c->nudges++;
 		log_debug("fetch nudge", LF_S("topic", p->topic), LF_I("partition", p->partition),
@@ -242,8 +236,10 @@ rd_kafka_message_t *consumer_poll(struct consumer *c, int timeout_ms, int *fatal
 		nudge(c);
 		return NULL;
 	}
-	if (!m->err)
+	if (!m->err) {
+		c->polled++;
 		return m;
+	}
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 		rd_kafka_message_destroy(m);
 		return NULL;
@@ -300,7 +296,6 @@ void consumer_close(struct consumer **cp)
 	log_debug("kafka consumer closing", LF_I("fetch_nudges", (int64_t)c->nudges));
 	rd_kafka_consumer_close(c->rk);
 	rd_kafka_destroy(c->rk);
-	free(c->nudge_topic);
 	free(c);
 	*cp = NULL;
 }
