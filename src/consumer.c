@@ -126,9 +126,11 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 		{ "client.id", "cdcrouter" },
 		{ "fetch.wait.max.ms", "50" },
 		/* a small prefetch queue (~2 batches, ≤ 16 MB) is enough
-		 * with fetch nudges, see nudge() */
+		 * with fetch nudges, see nudge(); one fetch response may
+		 * overshoot it by fetch.max.bytes */
 		{ "queued.min.messages", "10000" },
 		{ "queued.max.messages.kbytes", "16384" },
+		{ "fetch.max.bytes", "4194304" },
 	};
 
 	c->cbs = *cbs;
