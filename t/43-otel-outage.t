@@ -8,7 +8,8 @@
 #    clock_timestamp(), so start-up and group join do not count. With the
 #    collector down the rate must be at least 90% of the rate with it up.
 #    VmHWM is sampled every 100 ms: the peak does not rise after the first
-#    third of the events (the span/log queues are full by then) and stays
+#    third of the events (the span/log queues are full by then, and so is a
+#    prefetch queue sized to hold the whole topic) and stays
 #    within the queues' bound of the collector-up peak; SIGTERM still prompt.
 # 2. Memory flat: one process, collector down, six rounds of R events
 #    (each more than the 8192-span queue): the VmRSS peak after the sixth
@@ -46,6 +47,9 @@ gen_events() {   # gen_events <first> <count>
 # librdkafka's mock broker keeps only the last ~5 MB of a partition: N/PARTS
 # events of ~270 bytes each per partition stay below that.
 for p in $(seq 0 $((PARTS - 1))); do gen_events $((p * N / PARTS)) $((N / PARTS)) | produce "$PERF" -p "$p"; done
+PREFETCH_ALL='kafka = { properties = [ "topic.metadata.refresh.interval.ms=1000", "session.timeout.ms=6000",
+  "heartbeat.interval.ms=500", "queued.min.messages=200000", "queued.max.messages.kbytes=131072",
+  "fetch.max.bytes=52428800" ]; };'
 applied_sum() { sql -c "SELECT coalesce(sum(next_offset), 0) FROM cdcrouter.offsets WHERE group_id = '$1'" 2>/dev/null || echo 0; }
 
 # perf_run <mode> <label>: apply the N events with the collector running
@@ -57,7 +61,11 @@ perf_run() {
     sql -q -c "DROP TABLE IF EXISTS public.customer" -c "DROP SCHEMA IF EXISTS cdcrouter CASCADE" \
         -c "$SINK_CUSTOMER_SQL" -c "ALTER TABLE public.customer ADD COLUMN applied_at timestamptz DEFAULT clock_timestamp()" 2>/dev/null
     [[ $mode != off ]] && otlp=$(RUN_ID=$RUN_ID-$label otel_conf)
-    write_conf "$d" "$otlp"
+    # the data path's own memory must not move late in the run either: a
+    # prefetch queue that holds the whole topic fills in the first moments
+    # (the shipped 10000-message queue fills and drains with the timing of
+    # each run, +-5 MB at any point)
+    write_conf "$d" "$otlp" "$PREFETCH_ALL"
     sed -i "s/group_id = \"t\"/group_id = \"g-$label\"/" "$d/cdcrouter.conf"
     cp "$CDCR_SRCDIR/routes/customer.route" "$d/routes/"
     cdcr_start "$d"
