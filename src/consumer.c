@@ -7,23 +7,15 @@
 #include <time.h>
 
 #include "log.h"
+#include "nudge.h"
 
-/* Fetch nudges (see nudge()): first retry after NUDGE_MIN_MS, doubling while
- * the nudged partition does not move, up to librdkafka's own 1 s wake-up. */
-#define NUDGE_MIN_MS 10
-#define NUDGE_MAX_MS 1000
+#define CLOSE_MAX_MS 5000      /* longest wait to leave the group on close */
 
 struct consumer {
 	rd_kafka_t *rk;
 	struct consumer_cbs cbs;
 	int closing;
-	/* fetch nudges */
-	unsigned long polled;       /* messages handed out */
-	unsigned long nudge_polled; /* ... as of the last nudge */
-	int64_t nudge_at_ms;        /* no nudge before this */
-	int nudge_gap_ms;
-	int nudge_next;             /* round robin over the assignment */
-	unsigned long nudges;
+	struct nudge *nudge;
 };
 
 /* Properties only a consumer understands (a producer warns about them). */
@@ -110,6 +102,35 @@ void consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const cha
 		log_debug("librdkafka", LF_S("facility", fac), LF_S("detail", buf));
 }
 
+static long conf_long(rd_kafka_conf_t *conf, const char *name)
+{
+	char v[64];
+	size_t n = sizeof(v);
+
+	return rd_kafka_conf_get(conf, name, v, &n) == RD_KAFKA_CONF_OK ? atol(v) : 0;
+}
+
+/* One fetch response may overshoot the prefetch queue by fetch.max.bytes
+ * (per broker). librdkafka sizes it to queued.max.messages.kbytes (16 MB);
+ * 4 MB keeps the overshoot small and is still ~15,000 events per round
+ * trip. Unless the properties set it: then it is theirs, and it must stay
+ * >= message.max.bytes, which librdkafka checks. */
+static int cap_fetch(rd_kafka_conf_t *conf, const struct strlist *props, char *err, size_t errlen)
+{
+	long cap = 4L << 20, mmb = conf_long(conf, "message.max.bytes");
+	char v[32], e[256];
+
+	for (size_t i = 0; i < props->n; i++)
+		if (strncmp(props->v[i], "fetch.max.bytes=", 16) == 0)
+			return 0;
+	snprintf(v, sizeof(v), "%ld", mmb > cap ? mmb : cap);
+	if (rd_kafka_conf_set(conf, "fetch.max.bytes", v, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
+		snprintf(err, errlen, "fetch.max.bytes: %s", e);
+		return -1;
+	}
+	return 0;
+}
+
 struct consumer *consumer_new(const struct config *cfg, const struct consumer_cbs *cbs, char *err,
                               size_t errlen)
 {
@@ -125,16 +146,18 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 		{ "enable.partition.eof", "false" },
 		{ "client.id", "cdcrouter" },
 		{ "fetch.wait.max.ms", "50" },
+		/* how long the group waits for a cdcrouter that died, and the
+		 * longest exit while Kafka is away (librdkafka's destroy waits
+		 * that long for the group it could not leave) */
+		{ "session.timeout.ms", "10000" },
 		/* a small prefetch queue (~2 batches, ≤ 16 MB) is enough
-		 * with fetch nudges, see nudge(); one fetch response may
-		 * overshoot it by fetch.max.bytes */
+		 * with fetch nudges (nudge.h) */
 		{ "queued.min.messages", "10000" },
 		{ "queued.max.messages.kbytes", "16384" },
-		{ "fetch.max.bytes", "4194304" },
 	};
+	long qmsgs, qkb;
 
 	c->cbs = *cbs;
-	c->nudge_gap_ms = NUDGE_MIN_MS;
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
 		if (rd_kafka_conf_set(conf, fixed[i].k, fixed[i].v, e, sizeof(e)) != RD_KAFKA_CONF_OK) {
 			snprintf(err, errlen, "%s: %s", fixed[i].k, e);
@@ -143,6 +166,10 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 	}
 	if (consumer_set_props(conf, &cfg->kafka_props, 0, err, errlen))
 		goto fail;
+	if (cap_fetch(conf, &cfg->kafka_props, err, errlen))
+		goto fail;
+	qmsgs = conf_long(conf, "queued.min.messages");
+	qkb = conf_long(conf, "queued.max.messages.kbytes");
 	/* ours, whatever the properties say: offsets are managed here */
 	rd_kafka_conf_set(conf, "enable.auto.commit", "false", e, sizeof(e));
 	rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", e, sizeof(e));
@@ -156,6 +183,7 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
 	}
 	conf = NULL;                /* owned by rk now */
 	rd_kafka_poll_set_consumer(c->rk);
+	c->nudge = nudge_new(c->rk, (size_t)qmsgs, (size_t)qkb * 1024);
 	return c;
 fail:
 	rd_kafka_conf_destroy(conf);
@@ -179,67 +207,16 @@ int consumer_subscribe(struct consumer *c, char **topics, size_t n, char *err, s
 	return 0;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* The prefetch queue ran dry. librdkafka before 2.2 re-decides a fetch
- * that its queue thresholds (queued.min.messages, queued.max.messages.kbytes)
- * held back only when the partition's broker thread wakes, up to 1 s later
- * (2.2 made that wait fetch.queue.backoff.ms, default still 1 s): with a
- * queue smaller than a second of traffic the consumer would idle for most
- * of every second. So when the queue is dry while a partition is behind its
- * high watermark (as of the last fetch), ask its leader for the watermarks:
- * the request wakes that broker thread, which then fetches at once. One
- * partition per nudge, round robin (a broker fetches all its partitions
- * together). When no message came since the last nudge (a broker that is
- * away; a transaction marker at the end of the log keeps the position one
- * short of the high watermark) the gap doubles, so an idle consumer is
- * never busy. */
-static void nudge(struct consumer *c)
-{
-	rd_kafka_topic_partition_list_t *a = NULL;
-
-	if (mono_ms() < c->nudge_at_ms || rd_kafka_assignment(c->rk, &a) || !a)
-		return;
-	rd_kafka_position(c->rk, a);
-	for (int k = 0; k < a->cnt; k++) {
-		rd_kafka_topic_partition_t *p = &a->elems[(c->nudge_next + k) % a->cnt];
-		int64_t lo, hi;
-
-		if (p->offset < 0 ||
-		    rd_kafka_get_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi) || hi <= p->offset)
-			continue;
-		if (c->polled == c->nudge_polled)
-			c->nudge_gap_ms = c->nudge_gap_ms * 2 > NUDGE_MAX_MS ? NUDGE_MAX_MS : c->nudge_gap_ms * 2;
-		else
-			c->nudge_gap_ms = NUDGE_MIN_MS;
-		c->nudge_polled = c->polled;
-		c->nudge_next = (c->nudge_next + k + 1) % a->cnt;
-		c->nudges++;
-		log_debug("fetch nudge", LF_S("topic", p->topic), LF_I("partition", p->partition),
-		          LF_I("offset", p->offset), LF_I("high_watermark", hi), LF_I("next_gap_ms", c->nudge_gap_ms));
-		rd_kafka_query_watermark_offsets(c->rk, p->topic, p->partition, &lo, &hi, 100);
-		break;
-	}
-	c->nudge_at_ms = mono_ms() + c->nudge_gap_ms;
-	rd_kafka_topic_partition_list_destroy(a);
-}
-
 rd_kafka_message_t *consumer_poll(struct consumer *c, int timeout_ms, int *fatal)
 {
 	rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout_ms);
 
 	if (!m) {
-		nudge(c);
+		nudge_dry(c->nudge);
 		return NULL;
 	}
 	if (!m->err) {
-		c->polled++;
+		nudge_seen(c->nudge, m->len);
 		return m;
 	}
 	if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
@@ -288,16 +265,47 @@ void consumer_each_lag(struct consumer *c, void (*fn)(void *, const char *, int3
 
 rd_kafka_t *consumer_handle(struct consumer *c) { return c->rk; }
 
+/* Leave the group (the revoke callback runs from here) for at most
+ * CLOSE_MAX_MS: rd_kafka_consumer_close() waits for as long as the group
+ * coordinator is unreachable. Returns 1 when the consumer is closed. */
+static int leave_group(rd_kafka_t *rk)
+{
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
+	struct timespec t0, t;
+	int closed;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (e) {
+		log_warn("kafka consumer close failed", LF_S("error", rd_kafka_error_string(e)));
+		rd_kafka_error_destroy(e);
+	} else {
+		do {
+			rd_kafka_queue_poll_callback(q, 100);
+			clock_gettime(CLOCK_MONOTONIC, &t);
+		} while (!rd_kafka_consumer_closed(rk) &&
+		         (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < CLOSE_MAX_MS);
+	}
+	closed = rd_kafka_consumer_closed(rk);
+	if (!closed)
+		log_warn("left the consumer group without saying so (Kafka unreachable): the group rebalances "
+		         "after session.timeout.ms; the offsets are in the sink", LF_I("waited_ms", CLOSE_MAX_MS));
+	rd_kafka_queue_destroy(q);
+	return closed;
+}
+
 void consumer_close(struct consumer **cp)
 {
 	struct consumer *c = *cp;
+	int closed;
 
 	if (!c)
 		return;
 	c->closing = 1;
-	log_debug("kafka consumer closing", LF_I("fetch_nudges", (int64_t)c->nudges));
-	rd_kafka_consumer_close(c->rk);
-	rd_kafka_destroy(c->rk);
+	log_debug("kafka consumer closing", LF_I("fetch_nudges", (long long)nudge_count(c->nudge)));
+	closed = leave_group(c->rk);
+	nudge_free(&c->nudge);
+	rd_kafka_destroy_flags(c->rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
 	free(c);
 	*cp = NULL;
 }

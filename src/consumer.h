@@ -31,8 +31,9 @@ void consumer_close(struct consumer **cp);
 
 int consumer_subscribe(struct consumer *c, char **topics, size_t n, char *err, size_t errlen);
 
-/* Next message, or NULL after timeout_ms. Consumer errors are logged; a
- * fatal one sets *fatal. */
+/* Next message, or NULL after timeout_ms (plus at most NUDGE_WAIT_MS when
+ * the empty queue calls for a fetch nudge, see nudge.h). Consumer errors
+ * are logged; a fatal one sets *fatal. */
 rd_kafka_message_t *consumer_poll(struct consumer *c, int timeout_ms, int *fatal);
 
 /* Commit next offsets (async) after the sink committed. */
