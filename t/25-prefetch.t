@@ -35,7 +35,13 @@ like "$(grep -m1 '"msg":"fetch nudge"' "$T_TMP/cdcr.log")" '"topic":"cdc.public.
     "a nudge names the partition, its position and high watermark"
 
 # caught up: ten idle progress reports (~2 s: the idle poll waits 200 ms)
-# without a single nudge
+# without a single nudge. The first poll that finds the queue dry after the
+# last message may still nudge once (a queue-full was handed out), so count
+# from the second progress report that shows every message done.
+done_reports() { jq -R --argjson n "$n" 'fromjson? | select(.msg == "progress" and .applied + .ignored + .failed == $n)' \
+    "$T_TMP/cdcr.log" | grep -c '"msg"' || true; }
+settled() { (($(done_reports) >= 2)); }
+wait_until 30 "two progress reports with every message done" settled; ok $? "progress reports show every message done"
 p0=$(progress_lines) k0=$(nudges)
 progressed() { (($(progress_lines) >= p0 + 10)); }
 wait_until 30 "ten idle progress reports" progressed; ok $? "ten idle progress reports"
