@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "nudge.h"
+#include "util.h"
 
 #define CLOSE_MAX_MS 5000      /* longest wait to leave the group on close */
 
@@ -272,19 +272,16 @@ static int leave_group(rd_kafka_t *rk)
 {
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_error_t *e = rd_kafka_consumer_close_queue(rk, q);
-	struct timespec t0, t;
+	uint64_t deadline = mono_ns() + CLOSE_MAX_MS * 1000000ull;
 	int closed;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (e) {
 		log_warn("kafka consumer close failed", LF_S("error", rd_kafka_error_string(e)));
 		rd_kafka_error_destroy(e);
 	} else {
-		do {
+		do
 			rd_kafka_queue_poll_callback(q, 100);
-			clock_gettime(CLOCK_MONOTONIC, &t);
-		} while (!rd_kafka_consumer_closed(rk) &&
-		         (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < CLOSE_MAX_MS);
+		while (!rd_kafka_consumer_closed(rk) && mono_ns() < deadline);
 	}
 	closed = rd_kafka_consumer_closed(rk);
 	if (!closed)

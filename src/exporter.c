@@ -23,6 +23,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "util.h"
+
 #define MAX_ATTEMPTS        5           /* per request, first try included */
 #define BACKOFF_FIRST_MS    500
 #define BACKOFF_MAX_MS      30000
@@ -76,13 +78,6 @@ struct exporter {
 };
 
 enum post_result { POST_OK, POST_RETRY, POST_DROP };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t ms_ns(int ms)
 {

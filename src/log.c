@@ -87,7 +87,6 @@ static void put_key(struct line *l, const char *k)
 
 #define KEY_TRUNCATE 64
 
-
 void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg,
                const struct log_field *fields, size_t n)
 {

@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "util.h"
@@ -32,14 +31,6 @@ struct nudge {
 	size_t np, cap;
 	unsigned long sent;
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 struct nudge *nudge_new(rd_kafka_t *rk, size_t queue_msgs, size_t queue_bytes)
 {
@@ -108,7 +99,7 @@ void nudge_dry(struct nudge *n)
 	if (n->dry_msgs >= n->queue_msgs || n->dry_bytes >= n->queue_bytes)
 		n->maybe_held = 1;
 	n->dry_msgs = n->dry_bytes = 0;
-	now = mono_ms();
+	now = (int64_t)(mono_ns() / 1000000);
 	if (now < n->check_at_ms)
 		return;
 	n->check_at_ms = now + CHECK_MIN_MS;

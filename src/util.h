@@ -1,11 +1,16 @@
-/* util.h — allocation that cannot fail silently. Running out of memory is
+/* util.h — small helpers shared by the modules.
+ *
+ * xrealloc: allocation that cannot fail silently. Running out of memory is
  * not a condition cdcrouter can handle in a useful way: it exits, and the
- * offsets stored in the sink make the restart resume exactly where it was. */
+ * offsets stored in the sink make the restart resume exactly where it was.
+ * mono_ns: the monotonic clock, for timeouts and back-offs. */
 #ifndef CDCR_UTIL_H
 #define CDCR_UTIL_H
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 static inline void *xrealloc(void *p, size_t n)
 {
@@ -16,6 +21,14 @@ static inline void *xrealloc(void *p, size_t n)
 		abort();
 	}
 	return q;
+}
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 #endif
