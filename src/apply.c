@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "extract.h"
 #include "log.h"
 #include "util.h"
 
@@ -45,6 +44,7 @@ void apply_init(struct apply *a)
 	batch_init(&a->works[0].b);
 	batch_init(&a->works[1].b);
 	a->cur = &a->works[0];
+	a->x = extract_new();
 }
 
 void apply_free(struct apply *a)
@@ -56,6 +56,7 @@ void apply_free(struct apply *a)
 	for (size_t i = 0; i < a->nparts; i++)
 		free(a->parts[i].topic);
 	free(a->parts);
+	extract_free(&a->x);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -385,7 +386,7 @@ int apply_prepare(struct apply *a)
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
 
-		if (m->outcome == OUT_DUPLICATE || extract_message(a->cfg->routes, b, m) == 0)
+		if (m->outcome == OUT_DUPLICATE || extract_message(a->x, a->cfg->routes, b, m) == 0)
 			continue;
 		if (fail_message(a, w, m, err, sizeof(err))) {
 			if (m->outcome == OUT_FAILED)

@@ -19,6 +19,7 @@
 #include "consumer.h"
 #include "dlq.h"
 #include "engine.h"
+#include "extract.h"
 #include "sink.h"
 #include "telemetry.h"
 
@@ -47,6 +48,7 @@ struct apply {
 	struct consumer *cons;
 	struct engine_flags *flags;
 	/* owned */
+	struct extractor *x;
 	struct apply_part *parts;
 	size_t nparts;
 	struct apply_work works[2];

@@ -54,14 +54,15 @@ struct bmsg *batch_add(struct batch *b, rd_kafka_message_t *rkm)
 	m = &b->m[b->n++];
 	memset(m, 0, sizeof(*m));
 	m->rkm = rkm;
+	m->topic = rkm ? rd_kafka_topic_name(rkm->rkt) : NULL;
 	m->errmsg = -1;
 	m->source_ts_ms = -1;
 	return m;
 }
 
-int32_t batch_put(struct batch *b, const char *s, size_t n)
+int64_t batch_put(struct batch *b, const char *s, size_t n)
 {
-	int32_t off;
+	int64_t off;
 
 	if (b->alen + n + 1 > b->acap) {
 		size_t cap = b->acap ? b->acap : 1 << 16;
@@ -71,7 +72,7 @@ int32_t batch_put(struct batch *b, const char *s, size_t n)
 		b->arena = xrealloc(b->arena, cap);
 		b->acap = cap;
 	}
-	off = (int32_t)b->alen;
+	off = (int64_t)b->alen;
 	memcpy(b->arena + b->alen, s, n);
 	b->arena[b->alen + n] = '\0';
 	b->alen += n + 1;
@@ -84,7 +85,7 @@ void batch_alloc_vals(struct batch *b, struct bmsg *m, int nparams)
 		b->capvals = (b->nvals + (size_t)nparams) * 2 + 1024;
 		b->vals = xrealloc(b->vals, b->capvals * sizeof(*b->vals));
 	}
-	m->vals = (uint32_t)b->nvals;
+	m->vals = b->nvals;
 	for (int i = 0; i < nparams; i++)
 		b->vals[b->nvals + (size_t)i] = (struct bval){ -1, 0 };
 	b->nvals += (size_t)nparams;
@@ -107,28 +108,33 @@ const char *batch_errmsg(const struct batch *b, const struct bmsg *m)
 	return m->errmsg < 0 ? NULL : b->arena + m->errmsg;
 }
 
-/* FNV-1a over the route pointer and the key values (length-prefixed, NULL distinct). */
-static uint64_t key_hash(const struct batch *b, const struct bmsg *m)
+/* FNV-1a over the route pointer, the topic and the key values
+ * (length-prefixed, NULL distinct). */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ULL;
-	const struct route *r = m->route;
+	const unsigned char *s = p;
 
-	for (size_t i = 0; i < sizeof(r); i++) {
-		h ^= (uint64_t)(((uintptr_t)r >> (8 * i)) & 0xff);
+	for (size_t i = 0; i < n; i++) {
+		h ^= s[i];
 		h *= 1099511628211ULL;
 	}
+	return h;
+}
+
+static uint64_t key_hash(const struct batch *b, const struct bmsg *m)
+{
+	const struct route *r = m->route;
+	uint64_t h = fnv(1469598103934665603ULL, &r, sizeof(r));
+
+	if (m->topic)
+		h = fnv(h, m->topic, strlen(m->topic) + 1);
 	for (int k = 0; k < r->nkey; k++) {
-		const struct bval *v = &b->vals[m->vals + (uint32_t)r->key[k]];
+		const struct bval *v = &b->vals[m->vals + (size_t)r->key[k]];
 		int32_t len = v->off < 0 ? -1 : v->len;
 
-		for (size_t i = 0; i < sizeof(len); i++) {
-			h ^= (uint64_t)((len >> (8 * i)) & 0xff);
-			h *= 1099511628211ULL;
-		}
-		for (int32_t i = 0; i < len; i++) {
-			h ^= (unsigned char)b->arena[v->off + i];
-			h *= 1099511628211ULL;
-		}
+		h = fnv(h, &len, sizeof(len));
+		if (len > 0)
+			h = fnv(h, b->arena + v->off, (size_t)len);
 	}
 	return h;
 }
@@ -139,9 +145,11 @@ static int key_equal(const struct batch *b, const struct bmsg *x, const struct b
 
 	if (x->route != y->route)
 		return 0;
+	if (x->topic != y->topic && (!x->topic || !y->topic || strcmp(x->topic, y->topic)))
+		return 0;
 	for (int k = 0; k < r->nkey; k++) {
-		const struct bval *a = &b->vals[x->vals + (uint32_t)r->key[k]];
-		const struct bval *c = &b->vals[y->vals + (uint32_t)r->key[k]];
+		const struct bval *a = &b->vals[x->vals + (size_t)r->key[k]];
+		const struct bval *c = &b->vals[y->vals + (size_t)r->key[k]];
 
 		if ((a->off < 0) != (c->off < 0))
 			return 0;

@@ -32,19 +32,23 @@ enum err_kind { EK_NONE = 0, EK_INVALID_JSON, EK_NO_ROUTE, EK_EXTRACT, EK_REQUIR
 const char *err_kind_name(enum err_kind k);
 
 struct bval {
-	int32_t off;             /* into the arena; -1 = SQL NULL */
-	int32_t len;
+	int64_t off;             /* into the arena; -1 = SQL NULL */
+	int32_t len;             /* at most BATCH_VALUE_MAX */
 };
+
+/* The longest value a parameter may have: PostgreSQL's limit for one field. */
+#define BATCH_VALUE_MAX ((size_t)1 << 30)
 
 struct bmsg {
 	rd_kafka_message_t *rkm;
+	const char *topic;       /* rkm's topic name (part of the key identity) */
 	const struct route *route;
 	enum route_op op;
 	enum outcome outcome;
 	enum err_kind err;
 	int superseded;          /* a later message of the same key in this batch wins */
-	uint32_t vals;           /* index of the first of route->nparams values */
-	int32_t errmsg;          /* arena offset of the error text, -1 none */
+	size_t vals;             /* index of the first of route->nparams values */
+	int64_t errmsg;          /* arena offset of the error text, -1 none */
 	char sqlstate[6];
 	int64_t source_ts_ms;
 	uint64_t start_ns;
@@ -68,25 +72,26 @@ void batch_init(struct batch *b);
 void batch_reset(struct batch *b);
 void batch_free(struct batch *b);
 
-/* Append a message (takes ownership of rkm) and return its slot. */
+/* Append a message (takes ownership of rkm, which may be NULL when the
+ * caller fills the message otherwise) and return its slot. */
 struct bmsg *batch_add(struct batch *b, rd_kafka_message_t *rkm);
 
 /* Arena helpers. */
-int32_t batch_put(struct batch *b, const char *s, size_t n);     /* returns the offset */
-static inline const char *batch_str(const struct batch *b, int32_t off) { return b->arena + off; }
+int64_t batch_put(struct batch *b, const char *s, size_t n);     /* returns the offset */
+static inline const char *batch_str(const struct batch *b, int64_t off) { return b->arena + off; }
 /* Reserve nparams value slots for m (all NULL). */
 void batch_alloc_vals(struct batch *b, struct bmsg *m, int nparams);
 static inline struct bval *batch_val(struct batch *b, const struct bmsg *m, int i)
 {
-	return &b->vals[m->vals + (uint32_t)i];
+	return &b->vals[m->vals + (size_t)i];
 }
 void batch_set_error(struct batch *b, struct bmsg *m, enum err_kind k, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 const char *batch_errmsg(const struct batch *b, const struct bmsg *m);
 
 /* Per-key reduction: among PENDING messages of routes with reduce on, mark
- * every message superseded whose key (route + key param values) appears
- * again later in the batch. Returns the number superseded. */
+ * every message superseded whose key (route, topic and key param values)
+ * appears again later in the batch. Returns the number superseded. */
 size_t batch_reduce(struct batch *b);
 
 #endif

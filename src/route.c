@@ -61,13 +61,18 @@ static jq_state *compile_jq(const char *expr, char *err, size_t errlen)
 	return jq;
 }
 
-/* ".a.b" → ["a","b"]. Returns the number of fields, 0 if expr is not a plain path. */
-static int plain_path(const char *expr, jv **out)
+/* "", ".", ".a.b" → 0, 0, 2 fields ("a", "b": malloc'd into *out). Returns
+ * the number of fields, or -1 if expr is not a plain path. A path of
+ * identifiers only: anything else (.["a b"], .a[0], …) is jq's. */
+static int plain_path(const char *expr, char ***out)
 {
 	const char *p = expr;
-	jv *v = NULL;
+	char **v = NULL;
 	int n = 0;
 
+	*out = NULL;
+	if (strcmp(p, ".") == 0 || !*p)
+		return 0;
 	while (*p == '.') {
 		const char *s = ++p;
 
@@ -75,56 +80,85 @@ static int plain_path(const char *expr, jv **out)
 			goto no;
 		while (isalnum((unsigned char)*p) || *p == '_')
 			p++;
-		v = xrealloc(v, (size_t)(n + 1) * sizeof(jv));
-		v[n++] = jv_string_sized(s, (int)(p - s));
+		v = xrealloc(v, (size_t)(n + 1) * sizeof(*v));
+		v[n++] = strndup(s, (size_t)(p - s));
 	}
-	if (*p || n == 0)
+	if (*p)
 		goto no;
 	*out = v;
 	return n;
 no:
 	for (int i = 0; i < n; i++)
-		jv_free(v[i]);
+		free(v[i]);
 	free(v);
-	return 0;
+	return -1;
+}
+
+/* Give a plain path its slot in the route's value (or key) path set. */
+static int add_path(struct json_paths **ps, char **fields, int n)
+{
+	int slot;
+
+	if (!*ps)
+		*ps = json_paths_new();
+	slot = json_paths_add(*ps, (const char *const *)fields, n);
+	for (int i = 0; i < n; i++)
+		free(fields[i]);
+	free(fields);
+	return slot;
 }
 
 static void classify_param(struct route *r, struct route_param *pm, const char *file,
                            struct errlist *errs)
 {
 	static const char *const meta_names[] = { "topic", "partition", "offset", "timestamp" };
-	char err[700];
+	char err[700], **fields;
 	const char *e = pm->expr;
+	int n;
+	size_t len;
 
 	while (isspace((unsigned char)*e))
 		e++;
-	if (*e == '.' && (pm->npath = plain_path(e, &pm->path)) > 0) {
-		pm->kind = PK_VALUE_PATH;
-		return;
-	}
-	if (strncmp(e, "$key.", 4) == 0 && (pm->npath = plain_path(e + 4, &pm->path)) > 0) {
-		pm->kind = PK_KEY_PATH;
-		r->uses_key = 1;
-		return;
-	}
-	if (strncmp(e, "$meta.", 6) == 0) {
-		for (int i = 0; i < 4; i++) {
-			if (strcmp(e + 6, meta_names[i]) == 0) {
-				pm->kind = PK_META;
-				pm->meta = (enum meta_field)i;
-				return;
-			}
+	len = strlen(e);
+	while (len && isspace((unsigned char)e[len - 1]))
+		len--;
+	{
+		char *t = strndup(e, len);
+
+		if (*t == '.' && (n = plain_path(t, &fields)) >= 0) {
+			pm->kind = PK_VALUE_PATH;
+			pm->slot = add_path(&r->vpaths, fields, n);
+			r->value_fields |= n > 0;
+		} else if (strncmp(t, "$key", 4) == 0 && (t[4] == '.' || !t[4]) && (n = plain_path(t + 4, &fields)) >= 0) {
+			pm->kind = PK_KEY_PATH;
+			pm->slot = add_path(&r->kpaths, fields, n);
+			if (n == 0)
+				r->key_root_slot = pm->slot;
+		} else if (strncmp(t, "$meta.headers.", 14) == 0 && (n = plain_path(t + 13, &fields)) == 1) {
+			pm->kind = PK_HEADER;
+			pm->header = fields[0];
+			free(fields);
+			r->uses_headers = 1;
+		} else {
+			pm->kind = PK_JQ;
+			for (int i = 0; i < 4 && strncmp(t, "$meta.", 6) == 0; i++)
+				if (strcmp(t + 6, meta_names[i]) == 0) {
+					pm->kind = PK_META;
+					pm->meta = (enum meta_field)i;
+				}
 		}
+		free(t);
 	}
-	pm->kind = PK_JQ;
+	if (pm->kind != PK_JQ)
+		return;
 	r->uses_jq = 1;
 	pm->jq = compile_jq(pm->expr, err, sizeof(err));
 	if (!pm->jq)
 		errlist_add(errs, file, pm->line, "param '%s': %s", pm->name, err);
 	if (strstr(pm->expr, "$key"))
-		r->uses_key = 1;
+		r->jq_key = 1;
 	if (strstr(pm->expr, "$meta"))
-		r->uses_meta = 1;
+		r->jq_meta = r->uses_headers = 1;
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -225,6 +259,7 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 	char err[700];
 
 	memset(r, 0, sizeof(*r));
+	r->key_root_slot = -1;
 	r->file = strdup(file);
 	r->policy = default_policy;
 	config_init(&cf);
@@ -289,6 +324,14 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 		}
 	}
 
+	{	/* read from every value: the default operation and the freshness metric */
+		const char *del[] = { "__deleted" }, *ts[] = { "__source_ts_ms" };
+
+		if (!r->vpaths)
+			r->vpaths = json_paths_new();
+		r->slot_deleted = json_paths_add(r->vpaths, del, 1);
+		r->slot_source_ts = json_paths_add(r->vpaths, ts, 1);
+	}
 	req = load_names(r, &cf, "required", &nreq, file, errs);
 	for (int i = 0; i < nreq; i++)
 		r->params[req[i]].required = 1;
@@ -310,9 +353,9 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 		if (!r->op_jq)
 			errlist_add(errs, file, config_setting_source_line(config_lookup(&cf, "op")), "op: %s", err);
 		if (strstr(v, "$key"))
-			r->uses_key = 1;
+			r->jq_key = 1;
 		if (strstr(v, "$meta"))
-			r->uses_meta = 1;
+			r->jq_meta = r->uses_headers = 1;
 	}
 	load_stmt(r, &cf, "upsert", &r->upsert, file, errs);
 	load_stmt(r, &cf, "delete", &r->del, file, errs);
@@ -385,15 +428,15 @@ static void route_clear(struct route *r)
 	for (int i = 0; i < r->nparams; i++) {
 		struct route_param *pm = &r->params[i];
 
-		for (int j = 0; j < pm->npath; j++)
-			jv_free(pm->path[j]);
-		free(pm->path);
+		free(pm->header);
 		if (pm->jq)
 			jq_teardown(&pm->jq);
 		free(pm->name);
 		free(pm->expr);
 	}
 	free(r->params);
+	json_paths_free(&r->vpaths);
+	json_paths_free(&r->kpaths);
 	free(r->key);
 	if (r->op_jq)
 		jq_teardown(&r->op_jq);

@@ -19,8 +19,10 @@
  *
  * params are jq expressions over the message value (.), with $key (the key,
  * parsed as JSON when it is JSON, else a string) and $meta ({topic,
- * partition, offset, timestamp, headers}). Plain paths (.a.b, $key.id,
- * $meta.offset) are evaluated without running jq.
+ * partition, offset, timestamp, headers}). Plain paths (., .a.b, $key,
+ * $key.id, $meta.offset, $meta.headers.NAME) are read straight from the
+ * message's bytes (json.h), numbers as their literal text; anything else
+ * runs a compiled jq program.
  */
 #ifndef CDCR_ROUTE_H
 #define CDCR_ROUTE_H
@@ -28,14 +30,15 @@
 #include <regex.h>
 #include <stddef.h>
 #include <jq.h>
-#include <jv.h>
+
+#include "json.h"
 
 struct errlist;
 
 enum route_op { OP_UPSERT = 0, OP_DELETE, OP_IGNORE };
 const char *route_op_name(enum route_op op);
 
-enum param_kind { PK_VALUE_PATH, PK_KEY_PATH, PK_META, PK_JQ };
+enum param_kind { PK_VALUE_PATH, PK_KEY_PATH, PK_META, PK_HEADER, PK_JQ };
 enum meta_field { MF_TOPIC, MF_PARTITION, MF_OFFSET, MF_TIMESTAMP };
 
 struct route_param {
@@ -43,9 +46,9 @@ struct route_param {
 	char *expr;
 	int line;
 	enum param_kind kind;
-	jv *path;                /* PK_*_PATH: field names (jv strings), npath of them */
-	int npath;
+	int slot;                /* PK_VALUE_PATH, PK_KEY_PATH: its slot in route->vpaths / kpaths */
 	enum meta_field meta;    /* PK_META */
+	char *header;            /* PK_HEADER: the header name */
 	jq_state *jq;            /* PK_JQ */
 	int required;
 };
@@ -73,7 +76,13 @@ struct route {
 	int reduce;
 	char *op_expr;           /* NULL: default op detection */
 	jq_state *op_jq;
-	int uses_key, uses_meta; /* some jq program reads $key / $meta */
+	struct json_paths *vpaths;   /* what is read of the value: the value paths, __deleted, __source_ts_ms */
+	struct json_paths *kpaths;   /* of the key: the key paths; NULL if none */
+	int slot_deleted, slot_source_ts;   /* in vpaths */
+	int key_root_slot;       /* the slot of $key in kpaths, -1 if no param reads the whole key */
+	int value_fields;        /* some value path names a field (the value must be an object) */
+	int jq_key, jq_meta;     /* some jq program reads $key / $meta */
+	int uses_headers;        /* some param reads $meta.headers */
 	int uses_jq;             /* some param or the op runs a jq program */
 	struct route_stmt upsert, del, upsert_batch, delete_batch;
 	int policy;              /* enum error_policy, resolved */

@@ -320,7 +320,7 @@ static void bind_row(struct sink *s, const struct batch *b, const struct bmsg *m
 {
 	ensure_values(s, (size_t)st->nparams + 1);
 	for (int i = 0; i < st->nparams; i++) {
-		const struct bval *v = &b->vals[m->vals + (uint32_t)st->param[i]];
+		const struct bval *v = &b->vals[m->vals + (size_t)st->param[i]];
 
 		s->values[i] = v->off < 0 ? NULL : b->arena + v->off;
 		s->lengths[i] = v->len;
@@ -367,7 +367,7 @@ static size_t bind_set(struct sink *s, const struct batch *b, const struct route
 		if (m->route != r || m->op != op || m->outcome != OUT_PENDING || m->superseded)
 			continue;
 		for (int i = 0; i < st->nparams; i++) {
-			const struct bval *v = &b->vals[m->vals + (uint32_t)st->param[i]];
+			const struct bval *v = &b->vals[m->vals + (size_t)st->param[i]];
 			const char *p, *q, *end;
 
 			if (rows)
