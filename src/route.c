@@ -291,7 +291,7 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 		r->topic = strdup(v);
 	if ((v = get_str(&cf, "topic_regex", file, errs))) {
 		r->topic_regex = strdup(v);
-		if (regcomp(&r->re, v, REG_EXTENDED | REG_NOSUB)) {
+		if (regcomp(&r->re, v, REG_EXTENDED)) {
 			errlist_add(errs, file, config_setting_source_line(config_lookup(&cf, "topic_regex")),
 			            "invalid topic_regex '%s'", v);
 			free(r->topic_regex);
@@ -469,6 +469,19 @@ void routes_free(struct routes **rp)
 	*rp = NULL;
 }
 
+int route_regex_match(const struct route *r, const char *topic, regmatch_t *m, size_t nm)
+{
+	regmatch_t whole[10];
+
+	if (!m || nm == 0) {
+		m = whole;
+		nm = 1;
+	}
+	/* POSIX matching is leftmost-longest: the whole name matches iff the
+	 * match found starts at 0 and ends at the end */
+	return regexec(&r->re, topic, nm, m, 0) == 0 && m[0].rm_so == 0 && (size_t)m[0].rm_eo == strlen(topic);
+}
+
 const struct route *routes_match(struct routes *rs, const char *topic)
 {
 	const struct route *found = NULL;
@@ -480,7 +493,7 @@ const struct route *routes_match(struct routes *rs, const char *topic)
 		if (rs->v[i].topic && strcmp(rs->v[i].topic, topic) == 0)
 			found = &rs->v[i];
 	for (size_t i = 0; i < rs->n && !found; i++)
-		if (rs->v[i].topic_regex && regexec(&rs->v[i].re, topic, 0, NULL, 0) == 0)
+		if (rs->v[i].topic_regex && route_regex_match(&rs->v[i], topic, NULL, 0))
 			found = &rs->v[i];
 	if (rs->ncache < sizeof(rs->cache) / sizeof(rs->cache[0])) {
 		rs->cache[rs->ncache].topic = strdup(topic);
@@ -503,8 +516,8 @@ char **routes_topics(const struct routes *rs, size_t *n)
 				dup |= strcmp(v[j], r->topic) == 0;
 			if (!dup)
 				v[(*n)++] = strdup(r->topic);
-		} else if (asprintf(&v[*n], "%s%s", r->topic_regex[0] == '^' ? "" : "^", r->topic_regex) >= 0) {
-			(*n)++;
+		} else if (asprintf(&v[*n], "^(%s)$", r->topic_regex) >= 0) {
+			(*n)++;         /* librdkafka: glibc's regexec too, a search unless anchored */
 		}
 	}
 	return v;

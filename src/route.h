@@ -66,7 +66,7 @@ struct route {
 	char *file;
 	int line;
 	char *topic;             /* exact topic, or NULL */
-	char *topic_regex;       /* or a POSIX extended regex */
+	char *topic_regex;       /* or a POSIX extended regex, matching the whole topic name */
 	regex_t re;
 	char *table;             /* may be NULL */
 	struct route_param *params;
@@ -101,12 +101,16 @@ struct routes {
 struct routes *routes_load(const char *dir, int default_policy, struct errlist *errs);
 void routes_free(struct routes **rp);
 
-/* The route for a topic: an exact topic first, else the first regex match
- * in file order. NULL if none. */
+/* The route for a topic: an exact topic first, else the first regex route
+ * in file order whose topic_regex matches the whole topic name. NULL if none. */
 const struct route *routes_match(struct routes *rs, const char *topic);
 
-/* Subscription list for librdkafka (exact names and "^regex"); malloc'd
- * array of malloc'd strings. */
+/* Whether a regex route's topic_regex matches the whole topic name; m (nm
+ * entries, may be NULL) receives the subexpressions. */
+int route_regex_match(const struct route *r, const char *topic, regmatch_t *m, size_t nm);
+
+/* Subscription list for librdkafka (exact names, and "^(regex)$": the same
+ * whole-name rule as routes_match); malloc'd array of malloc'd strings. */
 char **routes_topics(const struct routes *rs, size_t *n);
 
 #endif

@@ -38,6 +38,8 @@ struct sink {
 	char **arrays;            /* per-parameter array literals for set statements */
 	size_t *arraylen, *arraycap;
 	size_t narrays;
+	const char **topics;      /* distinct topics of a route in a batch */
+	size_t ntopics;
 };
 
 static const char schema_sql[] =
@@ -117,6 +119,7 @@ void sink_free(struct sink **sp)
 	free(s->arrays);
 	free(s->arraylen);
 	free(s->arraycap);
+	free(s->topics);
 	free(s);
 	*sp = NULL;
 }
@@ -342,8 +345,8 @@ static void arr_put(struct sink *s, size_t i, const char *p, size_t n)
  * messages of route r with operation op: {"v1","v2",NULL}. Each element is
  * double-quoted with \ and " escaped, so any text is carried verbatim.
  * Returns the number of rows. */
-static size_t bind_set(struct sink *s, const struct batch *b, const struct route *r, enum route_op op,
-                       const struct route_stmt *st)
+static size_t bind_set(struct sink *s, const struct batch *b, const struct route *r, const char *topic,
+                       enum route_op op, const struct route_stmt *st)
 {
 	size_t rows = 0;
 
@@ -364,7 +367,8 @@ static size_t bind_set(struct sink *s, const struct batch *b, const struct route
 	for (size_t k = 0; k < b->n; k++) {
 		const struct bmsg *m = &b->m[k];
 
-		if (m->route != r || m->op != op || m->outcome != OUT_PENDING || m->superseded)
+		if (m->route != r || m->op != op || m->outcome != OUT_PENDING || m->superseded ||
+		    (m->topic != topic && strcmp(m->topic, topic)))
 			continue;
 		for (int i = 0; i < st->nparams; i++) {
 			const struct bval *v = &b->vals[m->vals + (size_t)st->param[i]];
@@ -398,6 +402,31 @@ static size_t bind_set(struct sink *s, const struct batch *b, const struct route
 		s->lengths[i] = (int)s->arraylen[i];
 	}
 	return rows;
+}
+
+/* The distinct topics of route r's pending messages in b, into s->topics. */
+static size_t batch_topics(struct sink *s, const struct batch *b, const struct route *r)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < b->n; k++) {
+		const struct bmsg *m = &b->m[k];
+		size_t i;
+
+		if (m->route != r || m->outcome != OUT_PENDING || m->superseded)
+			continue;
+		for (i = n; i-- > 0;)
+			if (s->topics[i] == m->topic || !strcmp(s->topics[i], m->topic))
+				break;
+		if (i != (size_t)-1)
+			continue;
+		if (n == s->ntopics) {
+			s->ntopics = s->ntopics ? s->ntopics * 2 : 8;
+			s->topics = xrealloc(s->topics, s->ntopics * sizeof(*s->topics));
+		}
+		s->topics[n++] = m->topic;
+	}
+	return n;
 }
 
 /* ---- the pipelined fast path ------------------------------------------ */
@@ -556,21 +585,29 @@ enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_ad
 	if (send_advances(s, p, adv, nadv, s->pipe_err, sizeof(s->pipe_err)))
 		goto fail;
 
-	/* set-based routes: all deletes, then all upserts (keys are unique after reduction) */
+	/* set-based routes, per topic (a key is unique within a topic after
+	 * reduction; a regex route's topics may share keys): all deletes, then
+	 * all upserts */
 	for (size_t ri = 0; ri < s->routes->n; ri++) {
 		const struct route *r = &s->routes->v[ri];
 		const struct route_stmt *sets[2] = { &r->delete_batch, &r->upsert_batch };
 		static const char *const kind[2] = { "db", "ub" };
 		static const enum route_op ops[2] = { OP_DELETE, OP_UPSERT };
+		size_t nt;
 
-		for (int k = 0; k < 2; k++) {
-			if (!sets[k]->present)
-				continue;
-			if (bind_set(s, b, r, ops[k], sets[k]) == 0)
-				continue;
-			stmt_name(name, sizeof(name), ri, kind[k]);
-			if (pipe_send(s, p, name, sets[k]->nparams, s->pipe_err, sizeof(s->pipe_err)))
-				goto fail;
+		if (!sets[0]->present && !sets[1]->present)
+			continue;
+		nt = batch_topics(s, b, r);
+		for (size_t ti = 0; ti < nt; ti++) {
+			for (int k = 0; k < 2; k++) {
+				if (!sets[k]->present)
+					continue;
+				if (bind_set(s, b, r, s->topics[ti], ops[k], sets[k]) == 0)
+					continue;
+				stmt_name(name, sizeof(name), ri, kind[k]);
+				if (pipe_send(s, p, name, sets[k]->nparams, s->pipe_err, sizeof(s->pipe_err)))
+					goto fail;
+			}
 		}
 	}
 	/* the rest, one pipelined statement per message in offset order */
