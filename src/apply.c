@@ -1,4 +1,5 @@
 /* apply.c — batches applied exactly once; see apply.h. */
+#include "util.h"
 #include "apply.h"
 
 #include <stdio.h>
@@ -7,9 +8,11 @@
 #include <time.h>
 
 #include "log.h"
-#include "util.h"
 
-#define DLQ_FLUSH_MS 30000
+/* Not a sink verdict: the attempt was rolled back to wait for dead-letter
+ * acknowledgements first; retry at once. */
+#define REDO ((enum sink_result)100)
+#define DLQ_WAIT_LOG_MS 5000      /* dead-letter acks outstanding this long: say so */
 
 uint64_t apply_now_ns(void)
 {
@@ -17,25 +20,6 @@ uint64_t apply_now_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-int apply_backoff(struct apply *a, int attempt)
-{
-	long ms = a->cfg->retry_backoff_ms;
-
-	for (int i = 0; i < attempt && ms < a->cfg->retry_backoff_max_ms; i++)
-		ms *= 2;
-	if (ms > a->cfg->retry_backoff_max_ms)
-		ms = a->cfg->retry_backoff_max_ms;
-	ms = ms / 2 + random() % (ms / 2 + 1);          /* jitter */
-	while (ms > 0 && !a->flags->stop) {
-		long step = ms < 100 ? ms : 100;
-		struct timespec ts = { 0, step * 1000000L };
-
-		nanosleep(&ts, NULL);
-		ms -= step;
-	}
-	return a->flags->stop ? -1 : 0;
 }
 
 void apply_init(struct apply *a)
@@ -47,70 +31,272 @@ void apply_init(struct apply *a)
 	a->x = extract_new();
 }
 
+static void release_tickets(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		dlq_release(&b->m[i].dlq);
+}
+
 void apply_free(struct apply *a)
 {
 	for (int i = 0; i < 2; i++) {
+		release_tickets(&a->works[i].b);
 		batch_free(&a->works[i].b);
 		free(a->works[i].adv);
 	}
-	for (size_t i = 0; i < a->nparts; i++)
-		free(a->parts[i].topic);
-	free(a->parts);
+	for (size_t i = 0; i < a->nheld; i++)
+		rd_kafka_message_destroy(a->held[i]);
+	free(a->held);
+	parts_free(&a->parts);
 	extract_free(&a->x);
 	memset(a, 0, sizeof(*a));
 }
 
+static void work_reset(struct apply_work *w);
+
+/* ---- waiting while the consumer is served -------------------------------- */
+
+/* Pause every assigned partition not paused yet (those assigned during the
+ * wait too): what they fetched is dropped, and they fetch again from the
+ * message after the last one handed out once resumed. */
+static void pause_assigned(struct apply *a)
+{
+	rd_kafka_topic_partition_list_t *l = a->cons ? consumer_assignment(a->cons) : NULL;
+
+	for (int i = 0; l && i < l->cnt; i++) {
+		struct part *p = parts_find(&a->parts, l->elems[i].topic, l->elems[i].partition, 1);
+
+		if (!p->paused && consumer_pause(a->cons, p->topic, p->partition, 1) == 0)
+			p->paused = 1;
+	}
+	if (l)
+		rd_kafka_topic_partition_list_destroy(l);
+	a->waiting = 1;
+}
+
+/* The wait is over: resume what cdcrouter paused for it (not the parked). */
+static void resume_paused(struct apply *a)
+{
+	if (!a->waiting)
+		return;
+	for (size_t i = 0; i < a->parts.n; i++) {
+		struct part *p = a->parts.v[i];
+
+		if (p->paused && !p->parked && consumer_pause(a->cons, p->topic, p->partition, 0) == 0)
+			p->paused = 0;
+	}
+	a->waiting = 0;
+}
+
+static void hold(struct apply *a, rd_kafka_message_t *m)
+{
+	struct part *p = parts_find(&a->parts, rd_kafka_topic_name(m->rkt), m->partition, 1);
+
+	if (a->nheld == a->capheld) {
+		a->capheld = a->capheld ? a->capheld * 2 : 16;
+		a->held = xrealloc(a->held, a->capheld * sizeof(*a->held));
+	}
+	a->held[a->nheld++] = m;
+	if (!p->paused && consumer_pause(a->cons, p->topic, p->partition, 1) == 0)
+		p->paused = 1;
+}
+
+void apply_drop_all(struct apply *a)
+{
+	for (int i = 0; i < 2; i++)
+		work_reset(&a->works[i]);
+	a->fly = NULL;
+	for (size_t i = 0; i < a->nheld; i++)
+		rd_kafka_message_destroy(a->held[i]);
+	a->nheld = 0;
+	parts_free(&a->parts);
+	a->waiting = 0;
+}
+
+rd_kafka_message_t *apply_take_held(struct apply *a)
+{
+	rd_kafka_message_t *m;
+
+	if (!a->nheld)
+		return NULL;
+	m = a->held[0];
+	memmove(a->held, a->held + 1, (a->nheld - 1) * sizeof(*a->held));
+	a->nheld--;
+	return m;
+}
+
+/* Wait ms, or less when stopping: -1 then. The consumer keeps its group
+ * membership (polled with its partitions paused), rebalances are served,
+ * dead-letter reports are read and the engine's periodic work runs. Inside
+ * a rebalance callback it only sleeps. */
+static int idle(struct apply *a, long ms)
+{
+	uint64_t end = mono_ns() + (uint64_t)ms * 1000000ULL;
+
+	while (!a->flags->stop) {
+		uint64_t now = mono_ns();
+		long step = now >= end ? 0 : (long)((end - now) / 1000000ULL);
+
+		if (a->dlq)
+			dlq_poll(a->dlq, 0);
+		if (step <= 0)
+			break;
+		if (step > 100)
+			step = 100;
+		if (a->in_rebalance || !a->cons) {
+			struct timespec ts = { 0, step * 1000000L };
+
+			nanosleep(&ts, NULL);
+		} else {
+			int fatal = 0;
+			rd_kafka_message_t *m;
+
+			pause_assigned(a);
+			m = consumer_poll(a->cons, (int)step, &fatal);
+			if (m)
+				hold(a, m);
+			if (a->tick)
+				a->tick(a->tick_opaque);
+		}
+	}
+	return a->flags->stop ? -1 : 0;
+}
+
+/* Exponential back-off with jitter while the consumer is served; -1 if stopping. */
+static int backoff(struct apply *a, int attempt)
+{
+	long ms = a->cfg->retry_backoff_ms;
+
+	for (int i = 0; i < attempt && ms < a->cfg->retry_backoff_max_ms; i++)
+		ms *= 2;
+	if (ms > a->cfg->retry_backoff_max_ms)
+		ms = a->cfg->retry_backoff_max_ms;
+	ms = ms / 2 + random() % (ms / 2 + 1);          /* jitter */
+	return idle(a, ms);
+}
+
 /* ---- what the sink holds ------------------------------------------------ */
 
-static struct apply_part *part_find(struct apply *a, const char *topic, int32_t partition, int create)
-{
-	for (size_t i = 0; i < a->nparts; i++)
-		if (a->parts[i].partition == partition && strcmp(a->parts[i].topic, topic) == 0)
-			return &a->parts[i];
-	if (!create)
-		return NULL;
-	a->parts = xrealloc(a->parts, (a->nparts + 1) * sizeof(*a->parts));
-	a->parts[a->nparts] = (struct apply_part){ strdup(topic), partition, -1 };
-	return &a->parts[a->nparts++];
-}
-
-void apply_forget_partition(struct apply *a, const char *topic, int32_t partition)
-{
-	struct apply_part *p = part_find(a, topic, partition, 0);
-
-	if (!p)
-		return;
-	free(p->topic);
-	*p = a->parts[--a->nparts];
-}
-
-/* Read the stored offset, retrying while the sink is away. */
-static int part_load(struct apply *a, struct apply_part *p)
+/* Read the stored offset of a partition into its entry, retrying while the
+ * sink is away. A wait serves rebalances, which may forget the partition:
+ * topic must not be the entry's own string. 0 (also when it was forgotten),
+ * -1 when stopping. */
+static int part_load(struct apply *a, const char *topic, int32_t partition)
 {
 	char err[512];
 
 	for (int attempt = 0;; attempt++) {
 		int64_t next;
-		int rc = sink_load_offset(a->sink, p->topic, p->partition, &next, err, sizeof(err));
+		int rc = sink_load_offset(a->sink, topic, partition, &next, err, sizeof(err));
+		struct part *p = parts_find(&a->parts, topic, partition, 0);
 
+		if (!p)
+			return 0;
 		if (rc >= 0) {
 			p->next = rc ? next : -1;
 			return 0;
 		}
-		log_warn("cannot read stored offsets, retrying", LF_S("topic", p->topic),
-		         LF_I("partition", p->partition), LF_S("error", err));
-		if (apply_backoff(a, attempt))
+		log_warn("cannot read stored offsets, retrying", LF_S("topic", topic), LF_I("partition", partition),
+		         LF_S("error", err));
+		if (backoff(a, attempt))
 			return -1;
 	}
 }
 
-int apply_partition_start(struct apply *a, const char *topic, int32_t partition, int64_t *offset)
-{
-	struct apply_part *p = part_find(a, topic, partition, 1);
+/* A copy of the partitions of w (or, w NULL, of all held), to walk while
+ * waits may change both. */
+struct tp {
+	char *topic;
+	int32_t partition;
+};
 
-	if (part_load(a, p))
-		return -1;
-	*offset = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_INVALID;
+static size_t snapshot(struct apply *a, struct apply_work *w, struct tp **out)
+{
+	size_t n = w ? w->nadv : a->parts.n;
+	struct tp *v = xrealloc(NULL, (n + 1) * sizeof(*v));
+
+	for (size_t i = 0; i < n; i++) {
+		v[i].topic = xstrdup(w ? w->adv[i].topic : a->parts.v[i]->topic);
+		v[i].partition = w ? w->adv[i].partition : a->parts.v[i]->partition;
+	}
+	*out = v;
+	return n;
+}
+
+static void snapshot_free(struct tp *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i].topic);
+	free(v);
+}
+
+/* Drop every message of one partition from a batch (not applied: its
+ * offsets were not stored, so it is read again). */
+static void drop_partition(struct batch *b, const char *topic, int32_t partition)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < b->n; i++) {
+		struct bmsg *m = &b->m[i];
+
+		if (m->rkm && m->rkm->partition == partition && strcmp(m->topic, topic) == 0) {
+			dlq_release(&m->dlq);
+			b->bytes -= m->rkm->len + m->rkm->key_len;
+			rd_kafka_message_destroy(m->rkm);
+		} else {
+			b->m[o++] = *m;
+		}
+	}
+	b->n = o;
+}
+
+static void drop_everywhere(struct apply *a, const char *topic, int32_t partition)
+{
+	size_t o = 0;
+
+	drop_partition(&a->cur->b, topic, partition);
+	if (a->fly)
+		drop_partition(&a->fly->b, topic, partition);
+	if (a->settling)
+		drop_partition(&a->settling->b, topic, partition);
+	for (size_t i = 0; i < a->nheld; i++) {
+		if (a->held[i]->partition == partition && strcmp(rd_kafka_topic_name(a->held[i]->rkt), topic) == 0)
+			rd_kafka_message_destroy(a->held[i]);
+		else
+			a->held[o++] = a->held[i];
+	}
+	a->nheld = o;
+}
+
+/* Read partition p again from offset to (its beginning when to < 0): what
+ * this process holds of it is dropped. */
+static void reposition(struct apply *a, struct part *p, int64_t to, const char *why)
+{
+	char err[256];
+	int64_t at = to >= 0 ? to : RD_KAFKA_OFFSET_BEGINNING;
+
+	drop_everywhere(a, p->topic, p->partition);
+	if (consumer_seek(a->cons, p->topic, p->partition, at, err, sizeof(err)))
+		log_error("cannot re-read the partition", LF_S("topic", p->topic), LF_I("partition", p->partition),
+		          LF_S("error", err));
+	else
+		log_warn(why, LF_S("topic", p->topic), LF_I("partition", p->partition),
+		         LF_S("from", to >= 0 ? NULL : "the beginning"), LF_I("offset", to));
+	p->next = to;
+}
+
+static void quiesce(struct apply *a);
+
+int apply_assign(struct apply *a, rd_kafka_topic_partition_list_t *l)
+{
+	quiesce(a);
+	for (int i = 0; i < l->cnt; i++) {
+		struct part *p = parts_find(&a->parts, l->elems[i].topic, l->elems[i].partition, 1);
+
+		if (part_load(a, l->elems[i].topic, l->elems[i].partition))
+			return -1;
+		l->elems[i].offset = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_INVALID;
+	}
 	return 0;
 }
 
@@ -122,9 +308,10 @@ static void filter_applied(struct apply *a, struct apply_work *w)
 
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
-		struct apply_part *p = part_find(a, rd_kafka_topic_name(m->rkm->rkt), m->rkm->partition, 0);
+		struct part *p = parts_find(&a->parts, m->topic, m->rkm->partition, 0);
 
 		if (p && p->next >= 0 && m->rkm->offset < p->next && m->outcome != OUT_DUPLICATE) {
+			dlq_release(&m->dlq);
 			m->outcome = OUT_DUPLICATE;
 			m->superseded = 0;
 		}
@@ -139,16 +326,15 @@ static void build_advances(struct apply *a, struct apply_work *w)
 	w->nadv = 0;
 	for (size_t i = 0; i < b->n; i++) {
 		const rd_kafka_message_t *k = b->m[i].rkm;
-		const char *topic = rd_kafka_topic_name(k->rkt);
 		struct sink_advance *adv = NULL;
 
 		if (b->m[i].outcome == OUT_DUPLICATE)
 			continue;
 		for (size_t j = 0; j < w->nadv && !adv; j++)
-			if (w->adv[j].partition == k->partition && strcmp(w->adv[j].topic, topic) == 0)
+			if (w->adv[j].partition == k->partition && strcmp(w->adv[j].topic, b->m[i].topic) == 0)
 				adv = &w->adv[j];
 		if (!adv) {
-			struct apply_part *p = part_find(a, topic, k->partition, 1);
+			struct part *p = parts_find(&a->parts, b->m[i].topic, k->partition, 1);
 
 			if (w->nadv == w->capadv) {
 				w->capadv = w->capadv ? w->capadv * 2 : 8;
@@ -162,15 +348,75 @@ static void build_advances(struct apply *a, struct apply_work *w)
 	}
 }
 
-/* After a transient error or a fence, re-read what the sink holds. */
+/* After a transient error, a stall or a fence: re-read what the sink holds
+ * for w's partitions. Ahead of what this process stored: another process or
+ * a commit whose answer was lost applied it, the messages below are
+ * duplicates. Behind it: the sink lost commits, re-read from there. */
 static int reload_offsets(struct apply *a, struct apply_work *w)
 {
-	for (size_t j = 0; j < w->nadv; j++)
-		if (part_load(a, part_find(a, w->adv[j].topic, w->adv[j].partition, 1)))
-			return -1;
+	struct tp *v;
+	size_t n = snapshot(a, w, &v);
+	int rc = 0;
+
+	for (size_t j = 0; j < n && !rc; j++) {
+		struct part *p = parts_find(&a->parts, v[j].topic, v[j].partition, 0);
+		int64_t before = p ? p->next : -1;
+
+		if (!p)
+			continue;
+		rc = part_load(a, v[j].topic, v[j].partition);
+		p = parts_find(&a->parts, v[j].topic, v[j].partition, 0);
+		if (!rc && p && (p->next < before || (before >= 0 && p->next < 0))) {
+			tele_rewind(a->tele, p->topic);
+			reposition(a, p, p->next, "the offset stored in the sink went backwards (a restore, a failover, "
+			           "lost commits or an edit): re-reading the partition from it");
+		}
+	}
+	snapshot_free(v, n);
+	build_advances(a, w);
 	filter_applied(a, w);
-	return 0;
+	return rc;
 }
+
+void apply_sink_changed(struct apply *a)
+{
+	struct tp *v;
+	size_t n = snapshot(a, NULL, &v);
+
+	for (size_t i = 0; i < n; i++) {
+		struct part *p = parts_find(&a->parts, v[i].topic, v[i].partition, 0);
+		int64_t before = p ? p->next : -1;
+
+		if (!p || part_load(a, v[i].topic, v[i].partition))
+			continue;
+		p = parts_find(&a->parts, v[i].topic, v[i].partition, 0);
+		if (p && p->next != before)
+			reposition(a, p, p->next, "the new sink stores another offset for the partition: "
+			           "continuing from it");
+	}
+	snapshot_free(v, n);
+}
+
+void apply_routes_changed(struct apply *a)
+{
+	for (size_t i = 0; i < a->parts.n; i++) {
+		struct part *p = a->parts.v[i];
+		char err[256];
+
+		if (!p->parked || !routes_match(a->cfg->routes, p->topic))
+			continue;
+		p->parked = 0;
+		if (consumer_seek(a->cons, p->topic, p->partition, p->parked_from, err, sizeof(err)))
+			log_error("cannot re-read the partition", LF_S("topic", p->topic), LF_I("partition", p->partition),
+			          LF_S("error", err));
+		if (p->paused && consumer_pause(a->cons, p->topic, p->partition, 0) == 0)
+			p->paused = 0;
+		log_info("partition routed again, resuming", LF_S("topic", p->topic), LF_I("partition", p->partition),
+		         LF_I("offset", p->parked_from));
+	}
+}
+
+/* ---- telling what happened ---------------------------------------------- */
 
 /* Tell telemetry what became of one message. The operation is reported
  * when it was known and the message reached the sink (or was ignored). */
@@ -183,10 +429,10 @@ static void report(struct apply *a, const struct batch *b, const struct bmsg *m,
 	if (!a->tele)
 		return;
 	tm = (struct tele_msg){
-		.topic = rd_kafka_topic_name(k->rkt), .partition = k->partition, .offset = k->offset,
+		.topic = m->topic, .partition = k->partition, .offset = k->offset,
 		.group = a->cfg->group_id, .route = m->route ? m->route->name : NULL,
 		.key = k->key, .key_len = k->key_len, .tombstone = k->payload == NULL,
-		.db_op = op_known ? route_op_name(m->op) : NULL,
+		.db_op = op_known ? route_op_name(m->op) : NULL, .superseded = m->superseded,
 		.db_collection = m->route ? m->route->table : NULL, .outcome = outcome_name(m->outcome),
 		.error_kind = m->err ? err_kind_name(m->err) : NULL, .error_msg = batch_errmsg(b, m),
 		.sqlstate = m->sqlstate[0] ? m->sqlstate : NULL, .source_ts_ms = m->source_ts_ms,
@@ -195,18 +441,11 @@ static void report(struct apply *a, const struct batch *b, const struct bmsg *m,
 	tele_msg_done(a->tele, &m->ctx, &tm);
 }
 
-/* ---- data errors ------------------------------------------------------- */
-
-static enum error_policy policy_of(const struct apply *a, const struct bmsg *m)
-{
-	return m->route ? (enum error_policy)m->route->policy : a->cfg->policy;
-}
-
 static void log_msg(enum log_level lv, const struct batch *b, const struct bmsg *m, const char *msg)
 {
 	const rd_kafka_message_t *k = m->rkm;
 
-	log_at(lv, &m->ctx, msg, LF_S("topic", rd_kafka_topic_name(k->rkt)), LF_I("partition", k->partition),
+	log_at(lv, &m->ctx, msg, LF_S("topic", m->topic), LF_I("partition", k->partition),
 	       LF_I("offset", k->offset), LF_B("key", k->key, k->key_len),
 	       LF_S("route", m->route ? m->route->name : NULL),
 	       LF_S("op", m->outcome == OUT_APPLIED || m->outcome == OUT_IGNORED ? route_op_name(m->op) : NULL),
@@ -215,12 +454,18 @@ static void log_msg(enum log_level lv, const struct batch *b, const struct bmsg 
 	       LF_S("sqlstate", m->sqlstate[0] ? m->sqlstate : NULL), LF_S("error", batch_errmsg(b, m)));
 }
 
-/* A message failed for good: apply its policy. Returns -1 when the policy
- * is stop (m->outcome = OUT_FAILED), or when it could not be queued to the
- * dead-letter topic. */
-static int fail_message(struct apply *a, struct apply_work *w, struct bmsg *m, char *err, size_t errlen)
+/* ---- data errors -------------------------------------------------------- */
+
+static enum error_policy policy_of(const struct apply *a, const struct bmsg *m)
 {
-	struct batch *b = &w->b;
+	return m->route ? (enum error_policy)m->route->policy : a->cfg->policy;
+}
+
+/* A message failed for good: apply its policy. Returns -1 when the policy
+ * is stop (m->outcome = OUT_FAILED). Dead-letter messages are produced by
+ * dlq_settle(). */
+static int fail_message(struct apply *a, struct bmsg *m, const struct batch *b)
+{
 	enum error_policy p = policy_of(a, m);
 
 	if (p == POLICY_STOP) {
@@ -229,25 +474,98 @@ static int fail_message(struct apply *a, struct apply_work *w, struct bmsg *m, c
 		report(a, b, m, apply_now_ns());
 		return -1;
 	}
-	if (p == POLICY_DLQ && a->dlq) {
-		struct dlq_error de = { err_kind_name(m->err), batch_errmsg(b, m), m->sqlstate,
-			                m->route ? m->route->name : NULL };
-
-		if (dlq_send(a->dlq, m->rkm, &de, err, errlen))
-			return -1;
-		m->outcome = OUT_DLQ;
-		w->dlq_queued = 1;
-	} else {
-		m->outcome = OUT_SKIPPED;
-	}
+	m->outcome = p == POLICY_DLQ ? OUT_DLQ : OUT_SKIPPED;
 	return 0;
 }
 
-/* SINK_PERMANENT: replay message by message; failed ones get their policy. */
+/* A dead-letter message that could not be delivered: said once per message. */
+static void dlq_failed(struct apply *a, const struct batch *b, struct bmsg *m, int too_large, const char *why)
+{
+	tele_stall(a->tele, too_large ? "dlq_too_large" : "dlq_delivery");
+	if (m->dlq_warned)
+		return;
+	m->dlq_warned = 1;
+	if (too_large)
+		log_error("the dead-letter topic refuses this message for its size: raise the topic's "
+		          "max.message.bytes (and the broker's message.max.bytes) above it; the partition waits, "
+		          "nothing is committed past the message",
+		          LF_S("dead_letter_topic", a->dlq ? dlq_topic(a->dlq) : NULL), LF_S("topic", m->topic),
+		          LF_I("partition", m->rkm->partition), LF_I("offset", m->rkm->offset),
+		          LF_I("bytes", m->rkm->len + m->rkm->key_len), LF_S("error", why));
+	else
+		log_error("dead-letter delivery failed: retrying with back-off; the partition waits, nothing is "
+		          "committed past the message",
+		          LF_S("dead_letter_topic", a->dlq ? dlq_topic(a->dlq) : NULL), LF_S("topic", m->topic),
+		          LF_I("partition", m->rkm->partition), LF_I("offset", m->rkm->offset), LF_S("error", why),
+		          LF_S("reason", batch_errmsg(b, m)));
+}
+
+/* Every dead-letter message of w produced and acknowledged by the broker:
+ * 0; -1 when stopping (nothing may then be committed). A failed delivery is
+ * produced again after a back-off, for as long as it takes. */
+static int dlq_settle(struct apply *a, struct apply_work *w)
+{
+	struct batch *b = &w->b;
+	uint64_t start = mono_ns();
+	int warned = 0;
+
+	for (int attempt = 0;;) {
+		size_t waiting = 0, failed = 0;
+
+		for (size_t i = 0; i < b->n; i++) {
+			struct bmsg *m = &b->m[i];
+			char why[256] = "";
+			int too_large = 0;
+
+			if (m->outcome != OUT_DLQ)
+				continue;
+			if (!m->dlq) {
+				struct dlq_error de = { err_kind_name(m->err), batch_errmsg(b, m), m->sqlstate,
+					                m->route ? m->route->name : NULL };
+
+				if (!a->dlq)
+					snprintf(why, sizeof(why), "no dead-letter producer");
+				if (!a->dlq || dlq_send(a->dlq, m->rkm, &de, &m->dlq, &too_large, why, sizeof(why))) {
+					dlq_failed(a, b, m, too_large, why);
+					failed++;
+				} else {
+					waiting++;
+				}
+				continue;
+			}
+			switch (dlq_ticket_state(m->dlq, &too_large, why, sizeof(why))) {
+			case DLQ_QUEUED:
+				waiting++;
+				break;
+			case DLQ_FAILED:
+				dlq_failed(a, b, m, too_large, why);
+				dlq_release(&m->dlq);
+				failed++;
+				break;
+			default:
+				break;
+			}
+		}
+		if (!waiting && !failed)
+			return 0;
+		if (waiting && !warned && mono_ns() - start > DLQ_WAIT_LOG_MS * 1000000ULL) {
+			warned = 1;
+			log_warn("waiting for the dead-letter topic to acknowledge messages; the partition waits",
+			         LF_I("messages", waiting), LF_S("dead_letter_topic", dlq_topic(a->dlq)));
+		}
+		if (failed ? backoff(a, attempt++) : idle(a, 20))
+			return -1;
+	}
+}
+
+/* SINK_PERMANENT: replay message by message; failed ones get their policy.
+ * Dead-letter acks must come before the commit, and are not waited for
+ * inside an open transaction: then REDO. */
 static enum sink_result isolate(struct apply *a, struct apply_work *w, char *err, size_t errlen)
 {
 	struct batch *b = &w->b;
 	enum sink_result rc = sink_apply_isolating(a->sink, b, w->adv, w->nadv, err, errlen);
+	int dlq = 0;
 
 	if (rc)
 		return rc;
@@ -256,16 +574,16 @@ static enum sink_result isolate(struct apply *a, struct apply_work *w, char *err
 
 		if (m->outcome != OUT_PENDING || m->err != EK_SQL)
 			continue;
-		if (fail_message(a, w, m, err, errlen)) {
+		if (fail_message(a, m, b)) {
 			sink_rollback(a->sink);
-			return m->outcome == OUT_FAILED ? SINK_PERMANENT : SINK_TRANSIENT;
+			return SINK_PERMANENT;
 		}
+		dlq |= m->outcome == OUT_DLQ;
 	}
-	if (w->dlq_queued && dlq_flush(a->dlq, DLQ_FLUSH_MS, err, errlen)) {
+	if (dlq) {
 		sink_rollback(a->sink);
-		return SINK_TRANSIENT;
+		return REDO;
 	}
-	w->dlq_queued = 0;
 	return sink_commit(a->sink, err, errlen);
 }
 
@@ -283,6 +601,31 @@ static void reset_sql_errors(struct batch *b)
 	}
 }
 
+/* What to fix, for a stall. */
+static const char *stall_hint(const char *st)
+{
+	static const struct { const char *state, *hint; } hints[] = {
+		{ "42501", "the sink role lacks a privilege on a table the routes write: GRANT it (INSERT, UPDATE, "
+		           "DELETE, and USAGE on the schema)" },
+		{ "42P01", "a table the routes write does not exist on the sink: create it, or fix the route" },
+		{ "42703", "a column the routes write does not exist on the sink: add it, or fix the route" },
+		{ "25006", "the sink is read-only (a standby, or default_transaction_read_only): point sink.conninfo "
+		           "at a writable primary" },
+		{ "53100", "the sink's disk is full: free space" },
+		{ "3D000", "the sink database does not exist" },
+		{ "3F000", "a schema the routes write does not exist on the sink" },
+		{ "uniform", "every message of the batch fails the same way, so the cause is not one message: fix the "
+		             "sink or the route" },
+	};
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++)
+		if (!strcmp(st, hints[i].state))
+			return hints[i].hint;
+	if (!strncmp(st, "28", 2))
+		return "the sink refuses cdcrouter's credentials";
+	return "the sink refuses the routes' statements: fix the route or the sink";
+}
+
 /* ---- committed -------------------------------------------------------- */
 
 /* The sink committed w: remember its offsets, commit them to Kafka, report. */
@@ -293,7 +636,7 @@ static void finish(struct apply *a, struct apply_work *w)
 	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)w->nadv);
 
 	for (size_t j = 0; j < w->nadv; j++) {
-		part_find(a, w->adv[j].topic, w->adv[j].partition, 1)->next = w->adv[j].next;
+		parts_find(&a->parts, w->adv[j].topic, w->adv[j].partition, 1)->next = w->adv[j].next;
 		rd_kafka_topic_partition_list_add(offs, w->adv[j].topic, w->adv[j].partition)->offset = w->adv[j].next;
 	}
 	if (offs->cnt && a->cons)
@@ -319,22 +662,34 @@ static void finish(struct apply *a, struct apply_work *w)
 		report(a, b, m, end);
 	}
 	a->n_batches++;
-	tele_batch_done(a->tele, b->n, w->t0, end);
-	log_debug("batch committed", LF_I("messages", b->n), LF_I("partitions", w->nadv),
-	          LF_I("collect_us", (long long)(w->t0 - b->m[0].start_ns) / 1000),
-	          LF_I("extract_us", (long long)w->extract_ns / 1000),
-	          LF_I("sink_us", (long long)(end - w->t0 - w->extract_ns) / 1000));
+	if (b->n) {
+		tele_batch_done(a->tele, b->n, w->t0, end);
+		log_debug("batch committed", LF_I("messages", b->n), LF_I("partitions", w->nadv),
+		          LF_I("collect_us", (long long)(w->t0 - b->m[0].start_ns) / 1000),
+		          LF_I("extract_us", (long long)w->extract_ns / 1000),
+		          LF_I("sink_us", (long long)(end - w->t0 - w->extract_ns) / 1000));
+	}
+}
+
+static void work_reset(struct apply_work *w)
+{
+	release_tickets(&w->b);
+	batch_reset(&w->b);
+	w->sent = 0;
+	w->rc = SINK_OK;
 }
 
 /* Bring w to a committed end from a failed (or successful) first attempt:
- * isolate data errors, retry transient ones with back-off after re-reading
- * the stored offsets, re-read them after a fence. Empties w. Returns 0, or
- * an exit code (policy stop). A stop request during retries returns 0 with
- * nothing committed: the next run resumes from the stored offsets. */
+ * isolate data errors, retry transient ones and stalls with back-off after
+ * re-reading the stored offsets, re-read them after a fence. Empties w.
+ * Returns 0, or an exit code (policy stop). A stop request during retries
+ * returns 0 with nothing committed: the next run resumes from the stored
+ * offsets. */
 static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, char *err, size_t errlen)
 {
 	int ret = EXIT_OK;
 
+	a->settling = w;
 	for (int attempt = 0;; attempt++) {
 		if (rc == SINK_PERMANENT) {
 			log_warn("batch failed with a data error, isolating the message(s)", LF_S("error", err),
@@ -349,52 +704,88 @@ static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, ch
 			finish(a, w);
 			break;
 		}
-		reset_sql_errors(&w->b);
+		if (rc != REDO)
+			reset_sql_errors(&w->b);
 		if (rc == SINK_FENCED) {
 			log_warn("stored offsets moved under us: re-reading them", LF_S("error", err));
-		} else {
+		} else if (rc == SINK_STALL) {
+			const char *st = sink_last_sqlstate(a->sink);
+
+			tele_stall(a->tele, st);
+			log_error("the sink refuses the batch for a reason that is not one message's: offsets kept, "
+			          "retrying with back-off", LF_S("sqlstate", st), LF_S("fix", stall_hint(st)),
+			          LF_S("error", err), LF_I("attempt", attempt + 1), LF_I("messages", w->b.n));
+		} else if (rc != REDO) {
 			log_warn("sink unavailable, retrying the batch", LF_S("error", err), LF_I("attempt", attempt + 1));
-			if (apply_backoff(a, attempt))
-				break;
 		}
+		if ((rc == SINK_STALL || rc == SINK_TRANSIENT) && backoff(a, attempt))
+			break;
 		if (reload_offsets(a, w))
 			break;
 		build_advances(a, w);
-		if (w->dlq_queued && dlq_flush(a->dlq, DLQ_FLUSH_MS, err, errlen)) {
-			rc = SINK_TRANSIENT;
-			continue;
+		if (dlq_settle(a, w))
+			break;
+		if (!w->nadv) {         /* nothing left to apply (dropped by a rebalance or a rewind, or all duplicates) */
+			finish(a, w);
+			break;
 		}
-		w->dlq_queued = 0;
 		batch_reduce(&w->b);
 		rc = sink_apply(a->sink, &w->b, w->adv, w->nadv, err, errlen);
 	}
-	batch_reset(&w->b);
-	w->dlq_queued = 0;
+	a->settling = NULL;
+	work_reset(w);
+	resume_paused(a);
 	return ret;
 }
 
 /* ---- the three steps ---------------------------------------------------- */
 
+/* A message without a route: its topic lost its route in a reload, and
+ * the revoke has not come yet. Nothing of the partition is applied, nor
+ * dead-lettered: it is paused, and resumes from here when a route returns. */
+static void park(struct apply *a, struct bmsg *m)
+{
+	struct part *p = parts_find(&a->parts, m->topic, m->rkm->partition, 1);
+
+	if (p->parked)
+		return;
+	p->parked = 1;
+	p->parked_from = m->rkm->offset;
+	if (!p->paused && consumer_pause(a->cons, p->topic, p->partition, 1) == 0)
+		p->paused = 1;
+	log_warn("no route for the topic (removed by a reload?): partition paused, nothing of it applied; it "
+	         "resumes when a route for it is loaded", LF_S("topic", p->topic), LF_I("partition", p->partition),
+	         LF_I("offset", p->parked_from));
+}
+
 int apply_prepare(struct apply *a)
 {
 	struct apply_work *w = a->cur;
 	struct batch *b = &w->b;
-	char err[512];
 
 	w->t0 = apply_now_ns();
 	filter_applied(a, w);
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
+		struct part *p;
 
-		if (m->outcome == OUT_DUPLICATE || extract_message(a->x, a->cfg->routes, b, m) == 0)
+		if (m->outcome == OUT_DUPLICATE)
 			continue;
-		if (fail_message(a, w, m, err, sizeof(err))) {
-			if (m->outcome == OUT_FAILED)
-				return EXIT_POLICY_STOP;
-			log_error("dead-letter produce failed", LF_S("error", err));
-			return EXIT_FATAL;
+		p = parts_find(&a->parts, m->topic, m->rkm->partition, 0);
+		if (p && p->parked)
+			continue;
+		if (extract_message(a->x, a->cfg->routes, b, m) == 0)
+			continue;
+		if (m->err == EK_NO_ROUTE) {
+			park(a, m);
+			continue;
 		}
+		if (fail_message(a, m, b))
+			return EXIT_POLICY_STOP;
 	}
+	for (size_t i = 0; i < a->parts.n; i++)
+		if (a->parts.v[i]->parked)
+			drop_partition(b, a->parts.v[i]->topic, a->parts.v[i]->partition);
 	w->extract_ns = apply_now_ns() - w->t0;
 	return EXIT_OK;
 }
@@ -408,24 +799,71 @@ int apply_launch(struct apply *a)
 	a->cur = w == &a->works[0] ? &a->works[1] : &a->works[0];
 	filter_applied(a, w);              /* the previous batch may have moved the offsets */
 	build_advances(a, w);
-	if (w->dlq_queued && dlq_flush(a->dlq, DLQ_FLUSH_MS, err, sizeof(err)))
-		return settle(a, w, SINK_TRANSIENT, err, sizeof(err));
-	w->dlq_queued = 0;
+	a->settling = w;
+	if (dlq_settle(a, w)) {            /* stopping: nothing committed */
+		a->settling = NULL;
+		work_reset(w);
+		resume_paused(a);
+		return EXIT_OK;
+	}
+	a->settling = NULL;
+	build_advances(a, w);              /* a rebalance during the wait may have dropped messages */
+	resume_paused(a);
 	batch_reduce(&w->b);
 	rc = sink_send(a->sink, &w->b, w->adv, w->nadv, err, sizeof(err));
 	if (rc != SINK_OK)
 		return settle(a, w, rc, err, sizeof(err));
+	w->sent = 1;
 	a->fly = w;
 	return EXIT_OK;
+}
+
+/* The batch in flight gets its verdict, inside a rebalance callback (or
+ * before any other use of the sink): a commit finishes it; a failure is
+ * kept for apply_complete() to settle outside the callback. */
+static void quiesce(struct apply *a)
+{
+	struct apply_work *w = a->fly;
+	char err[1024] = "";
+
+	if (!w || !w->sent)
+		return;
+	w->sent = 0;
+	w->rc = sink_wait(a->sink, err, sizeof(err));
+	if (w->rc == SINK_OK) {
+		finish(a, w);
+		work_reset(w);
+		a->fly = NULL;
+	}
+}
+
+void apply_revoke(struct apply *a, const rd_kafka_topic_partition_list_t *l)
+{
+	quiesce(a);
+	for (int k = 0; k < l->cnt; k++) {
+		drop_everywhere(a, l->elems[k].topic, l->elems[k].partition);
+		parts_forget(&a->parts, l->elems[k].topic, l->elems[k].partition);
+	}
+	if (a->settling)
+		build_advances(a, a->settling);
 }
 
 int apply_complete(struct apply *a)
 {
 	struct apply_work *w = a->fly;
 	char err[1024] = "";
+	enum sink_result rc;
 
 	if (!w)
 		return EXIT_OK;
+	if (a->in_rebalance) {
+		quiesce(a);
+		return EXIT_OK;
+	}
 	a->fly = NULL;
-	return settle(a, w, sink_wait(a->sink, err, sizeof(err)), err, sizeof(err));
+	rc = w->sent ? sink_wait(a->sink, err, sizeof(err)) : w->rc;
+	if (!w->sent && rc != SINK_OK)
+		snprintf(err, sizeof(err), "the attempt made during a rebalance failed");
+	w->sent = 0;
+	return settle(a, w, rc, err, sizeof(err));
 }

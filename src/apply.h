@@ -1,13 +1,27 @@
 /*
  * apply.h — applying batches exactly once: route + extract each message,
  * handle data errors by policy, then one sink transaction per batch that
- * also advances the partitions' stored offsets; retries, isolation and the
- * bookkeeping of what the sink holds.
+ * also advances the partitions' stored offsets; retries, isolation, stalls
+ * and the bookkeeping of what the sink holds.
  *
  * Two batches are in play: the engine collects and prepares the next one
  * while the sink works on the one in flight (apply_launch() sends it,
  * apply_complete() waits for its verdict). Nothing else uses the sink while
- * a batch is in flight: reloads and rebalances call apply_complete() first.
+ * a batch is in flight: reloads and rebalances wait for its verdict first.
+ *
+ * Nothing moves an offset past a message that was neither applied nor
+ * acknowledged by the dead-letter topic's broker. While a batch waits (the
+ * sink away or stalled, dead-letter deliveries outstanding) the consumer is
+ * still served: the assigned partitions are paused, polls keep the group
+ * membership, rebalances are handled, and the engine's periodic work (lag,
+ * progress) goes on. A message polled meanwhile from a partition assigned
+ * during the wait is held and goes into the next batch.
+ *
+ * A batch applies only if it continues the stored offset of each of its
+ * partitions. When the sink's stored offset went backwards (a restore, a
+ * failover, commits lost with synchronous_commit = off, an edited row, a
+ * reload onto another sink), the partition is re-read from there; when the
+ * sink holds no offset any more, from the partition's beginning.
  */
 #ifndef CDCR_APPLY_H
 #define CDCR_APPLY_H
@@ -20,23 +34,18 @@
 #include "dlq.h"
 #include "engine.h"
 #include "extract.h"
+#include "parts.h"
 #include "sink.h"
 #include "telemetry.h"
-
-/* What this process knows of a partition's offset stored in the sink. */
-struct apply_part {
-	char *topic;
-	int32_t partition;
-	int64_t next;             /* stored next offset; -1 = no row yet */
-};
 
 struct apply_work {
 	struct batch b;
 	struct sink_advance *adv;
 	size_t nadv, capadv;
-	uint64_t t0;              /* processing started */
+	uint64_t t0;              /* processing started (realtime) */
 	uint64_t extract_ns;
-	int dlq_queued;           /* dead-letter messages queued, not yet acknowledged */
+	int sent;                 /* in the sink's pipeline: its verdict is pending */
+	enum sink_result rc;      /* not sent: the verdict of the attempt already made */
 };
 
 struct apply {
@@ -47,13 +56,19 @@ struct apply {
 	struct tele *tele;
 	struct consumer *cons;
 	struct engine_flags *flags;
+	void (*tick)(void *opaque);   /* the engine's periodic work, called while a batch waits */
+	void *tick_opaque;
 	/* owned */
 	struct extractor *x;
-	struct apply_part *parts;
-	size_t nparts;
+	struct parts parts;
 	struct apply_work works[2];
 	struct apply_work *cur;   /* being collected and prepared */
-	struct apply_work *fly;   /* sent to the sink, verdict pending; NULL if none */
+	struct apply_work *fly;   /* sent to the sink, or failed once; NULL if none */
+	struct apply_work *settling;  /* being brought to an end (retries may wait) */
+	rd_kafka_message_t **held;    /* polled while a batch waited, for the next batch */
+	size_t nheld, capheld;
+	int in_rebalance;         /* inside a rebalance callback: waits sleep, never poll */
+	int waiting;              /* partitions are paused for a wait */
 	uint64_t n_applied, n_failed, n_ignored, n_dup, n_batches;
 };
 
@@ -61,13 +76,27 @@ void apply_init(struct apply *a);
 void apply_free(struct apply *a);
 
 uint64_t apply_now_ns(void);
-/* Exponential back-off with jitter, interrupted by stop; -1 if stopping. */
-int apply_backoff(struct apply *a, int attempt);
 
-/* Stored offset of a partition (retrying while the sink is away): its next
- * offset, or RD_KAFKA_OFFSET_INVALID when none is stored. -1 = stopping. */
-int apply_partition_start(struct apply *a, const char *topic, int32_t partition, int64_t *offset);
-void apply_forget_partition(struct apply *a, const char *topic, int32_t partition);
+/* Rebalance callbacks (the engine sets in_rebalance around them). Assign:
+ * each partition's start offset from the sink (retrying while it is away;
+ * -1 = stopping). Revoke: the batch in flight gets its verdict, then what
+ * is not applied of those partitions is dropped (whoever gets them reads
+ * it again from the stored offsets). */
+int apply_assign(struct apply *a, rd_kafka_topic_partition_list_t *parts);
+void apply_revoke(struct apply *a, const rd_kafka_topic_partition_list_t *parts);
+
+/* Before the consumer goes: drop every message held and forget the
+ * partitions (nothing in flight may remain: apply_complete() first). */
+void apply_drop_all(struct apply *a);
+
+/* The next message held during a wait, or NULL (the caller owns it). */
+rd_kafka_message_t *apply_take_held(struct apply *a);
+
+/* After a reload: parked partitions whose topic is routed again resume
+ * from their first message not applied; with a new sink, every partition
+ * continues from the offset stored there. Needs no batch in flight. */
+void apply_routes_changed(struct apply *a);
+void apply_sink_changed(struct apply *a);
 
 /* Route + extract a->cur; data errors get their policy. 0 or an exit code. */
 int apply_prepare(struct apply *a);

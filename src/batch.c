@@ -31,6 +31,7 @@ void batch_reset(struct batch *b)
 	b->n = 0;
 	b->nvals = 0;
 	b->alen = 0;
+	b->bytes = 0;
 }
 
 void batch_free(struct batch *b)
@@ -55,6 +56,8 @@ struct bmsg *batch_add(struct batch *b, rd_kafka_message_t *rkm)
 	memset(m, 0, sizeof(*m));
 	m->rkm = rkm;
 	m->topic = rkm ? rd_kafka_topic_name(rkm->rkt) : NULL;
+	if (rkm)
+		b->bytes += rkm->len + rkm->key_len;
 	m->errmsg = -1;
 	m->source_ts_ms = -1;
 	return m;

@@ -31,6 +31,8 @@ const char *outcome_name(enum outcome o);
 enum err_kind { EK_NONE = 0, EK_INVALID_JSON, EK_NO_ROUTE, EK_EXTRACT, EK_REQUIRED, EK_OP, EK_SQL };
 const char *err_kind_name(enum err_kind k);
 
+struct dlq_ticket;
+
 struct bval {
 	int64_t off;             /* into the arena; -1 = SQL NULL */
 	int32_t len;             /* at most BATCH_VALUE_MAX */
@@ -50,6 +52,8 @@ struct bmsg {
 	size_t vals;             /* index of the first of route->nparams values */
 	int64_t errmsg;          /* arena offset of the error text, -1 none */
 	char sqlstate[6];
+	struct dlq_ticket *dlq;  /* OUT_DLQ: its dead-letter delivery (owned by apply), NULL until sent */
+	int dlq_warned;          /* its dead-letter failure was logged */
 	int64_t source_ts_ms;
 	uint64_t start_ns;
 	struct tele_ctx ctx;
@@ -58,6 +62,7 @@ struct bmsg {
 struct batch {
 	struct bmsg *m;
 	size_t n, cap;
+	size_t bytes;            /* keys and values of the messages held */
 	struct bval *vals;
 	size_t nvals, capvals;
 	char *arena;

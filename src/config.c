@@ -21,51 +21,59 @@ struct setting {
 	enum ctype type;
 	size_t off;             /* into struct config */
 	const char *def;        /* default, as text */
-	int reloadable;         /* 0: a change on SIGHUP rebuilds the client that uses it */
+	unsigned reload;        /* CONFIG_R_*: what a change needs on SIGHUP; 0: applied at the next batch */
 	const char *doc;
 };
+
+#define R_CONS CONFIG_R_CONSUMER
+#define R_SINK CONFIG_R_SINK
+#define R_DLQ CONFIG_R_DLQ
+#define R_TELE CONFIG_R_TELEMETRY
 
 #define OFF(f) offsetof(struct config, f)
 
 /* The one declaration of every setting. */
 static const struct setting settings[] = {
-	{ "kafka.brokers", C_STR, OFF(brokers), "127.0.0.1:9092", 0, "bootstrap.servers" },
-	{ "kafka.group_id", C_STR, OFF(group_id), "cdcrouter", 0, "consumer group id" },
-	{ "kafka.auto_offset_reset", C_STR, OFF(auto_offset_reset), "earliest", 0,
+	{ "kafka.brokers", C_STR, OFF(brokers), "127.0.0.1:9092", R_CONS | R_DLQ, "bootstrap.servers" },
+	{ "kafka.group_id", C_STR, OFF(group_id), "cdcrouter", R_CONS | R_SINK,
+	  "consumer group id, and the key of the offsets stored in the sink" },
+	{ "kafka.auto_offset_reset", C_STR, OFF(auto_offset_reset), "earliest", R_CONS,
 	  "where to start without stored offsets: earliest | latest" },
-	{ "kafka.properties", C_LIST, OFF(kafka_props), "", 0,
+	{ "kafka.properties", C_LIST, OFF(kafka_props), "", R_CONS | R_DLQ,
 	  "extra librdkafka properties, each \"name=value\"" },
-	{ "sink.conninfo", C_STR, OFF(conninfo), "host=127.0.0.1 port=5432 dbname=sink", 0,
+	{ "sink.conninfo", C_STR, OFF(conninfo), "host=127.0.0.1 port=5432 dbname=sink", R_SINK,
 	  "libpq connection string; password from CDCROUTER_SINK_PASSWORD or ~/.pgpass" },
-	{ "apply.batch_size", C_INT, OFF(batch_size), "5000", 1, "max messages per sink transaction" },
-	{ "apply.batch_wait_ms", C_INT, OFF(batch_wait_ms), "50", 1,
+	{ "apply.batch_size", C_INT, OFF(batch_size), "5000", 0, "max messages per sink transaction" },
+	{ "apply.batch_bytes", C_INT, OFF(batch_bytes), "16777216", 0,
+	  "max bytes of keys and values per sink transaction (a bigger message goes alone)" },
+	{ "apply.batch_wait_ms", C_INT, OFF(batch_wait_ms), "50", 0,
 	  "longest a batch keeps filling while the previous one is in the sink (an idle sink gets it at once)" },
-	{ "apply.on_error", C_STR, OFF(on_error), "", 1,
+	{ "apply.on_error", C_STR, OFF(on_error), "", 0,
 	  "default error policy: dlq | skip | stop (empty: dlq if dead_letter_topic is set, else skip)" },
-	{ "apply.dead_letter_topic", C_STR, OFF(dead_letter_topic), "", 1,
+	{ "apply.dead_letter_topic", C_STR, OFF(dead_letter_topic), "", R_DLQ,
 	  "topic receiving messages that failed permanently" },
-	{ "apply.retry_backoff_ms", C_INT, OFF(retry_backoff_ms), "200", 1,
+	{ "apply.retry_backoff_ms", C_INT, OFF(retry_backoff_ms), "200", 0,
 	  "first back-off after a transient sink error" },
-	{ "apply.retry_backoff_max_ms", C_INT, OFF(retry_backoff_max_ms), "10000", 1,
+	{ "apply.retry_backoff_max_ms", C_INT, OFF(retry_backoff_max_ms), "10000", 0,
 	  "back-off ceiling" },
 	{ "conf_dir", C_STR, OFF(conf_dir), "conf.d", 0, "drop-in directory (main file only)" },
-	{ "routes_dir", C_STR, OFF(routes_dir), "routes", 1, "directory of *.route files" },
-	{ "log.level", C_STR, OFF(log_level), "info", 1, "debug | info | warn | error" },
-	{ "log.stats_interval_ms", C_INT, OFF(stats_interval_ms), "30000", 1,
+	{ "routes_dir", C_STR, OFF(routes_dir), "routes", 0, "directory of *.route files" },
+	{ "log.level", C_STR, OFF(log_level), "info", 0, "debug | info | warn | error" },
+	{ "log.stats_interval_ms", C_INT, OFF(stats_interval_ms), "30000", 0,
 	  "period of the progress line (0: never)" },
-	{ "otlp.endpoint", C_STR, OFF(otlp_endpoint), "", 0,
+	{ "otlp.endpoint", C_STR, OFF(otlp_endpoint), "", R_TELE,
 	  "OTLP/HTTP base URL, e.g. http://127.0.0.1:4318 (empty: telemetry off)" },
-	{ "otlp.headers", C_LIST, OFF(otlp_headers), "", 0, "extra HTTP headers, each \"Name: value\"" },
-	{ "otlp.resource", C_LIST, OFF(otlp_resource), "", 0,
+	{ "otlp.headers", C_LIST, OFF(otlp_headers), "", R_TELE, "extra HTTP headers, each \"Name: value\"" },
+	{ "otlp.resource", C_LIST, OFF(otlp_resource), "", R_TELE,
 	  "extra resource attributes, each \"key=value\"" },
-	{ "otlp.sample_ratio", C_FLOAT, OFF(otlp_sample_ratio), "1.0", 0,
+	{ "otlp.sample_ratio", C_FLOAT, OFF(otlp_sample_ratio), "1.0", R_TELE,
 	  "fraction of root traces sampled (parent-based)" },
-	{ "otlp.export_interval_ms", C_INT, OFF(otlp_export_interval_ms), "5000", 0,
+	{ "otlp.export_interval_ms", C_INT, OFF(otlp_export_interval_ms), "5000", R_TELE,
 	  "metrics export period and max span batching delay" },
-	{ "otlp.queue_size", C_INT, OFF(otlp_queue_size), "8192", 0,
+	{ "otlp.queue_size", C_INT, OFF(otlp_queue_size), "8192", R_TELE,
 	  "max queued spans (and logs); beyond it telemetry is dropped and counted" },
-	{ "otlp.timeout_ms", C_INT, OFF(otlp_timeout_ms), "5000", 0, "HTTP request timeout" },
-	{ "otlp.gzip", C_BOOL, OFF(otlp_gzip), "false", 0, "gzip request bodies" },
+	{ "otlp.timeout_ms", C_INT, OFF(otlp_timeout_ms), "5000", R_TELE, "HTTP request timeout" },
+	{ "otlp.gzip", C_BOOL, OFF(otlp_gzip), "false", R_TELE, "gzip request bodies" },
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -377,6 +385,8 @@ static void validate(struct config *c, struct errlist *errs)
 			            c->kafka_props.v[i]);
 	if (c->batch_size < 1 || c->batch_size > 1000000)
 		errlist_add(errs, c->path, 0, "apply.batch_size must be between 1 and 1000000");
+	if (c->batch_bytes < 1024 || c->batch_bytes > 268435456)
+		errlist_add(errs, c->path, 0, "apply.batch_bytes must be between 1024 and 268435456 (256 MB)");
 	if (c->batch_wait_ms < 0)
 		errlist_add(errs, c->path, 0, "apply.batch_wait_ms must be >= 0");
 	if (c->retry_backoff_ms < 1 || c->retry_backoff_max_ms < c->retry_backoff_ms)
@@ -473,14 +483,33 @@ void config_free(struct config **cp)
 	*cp = NULL;
 }
 
+const char *config_reload_name(unsigned r, char *buf, size_t len)
+{
+	static const char *const names[] = { "consumer", "sink", "dead-letter", "telemetry" };
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < 4; i++)
+		if (r & (1u << i))
+			o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s", o ? "," : "", names[i]);
+	if (!o)
+		snprintf(buf, len, "live");
+	return buf;
+}
+
 void config_print_reference(void)
 {
 	static const char *const tn[] = { "string", "integer", "number", "boolean", "list" };
+	char r[64];
 
-	printf("%-28s %-8s %-10s %s\n", "setting", "type", "reload", "default / meaning");
+	printf("%-28s %-8s %-21s %s\n", "setting", "type", "on reload", "default / meaning");
 	for (size_t i = 0; i < NSETTINGS; i++)
-		printf("%-28s %-8s %-10s \"%s\" — %s\n", settings[i].key, tn[settings[i].type],
-		       settings[i].reloadable ? "yes" : "reconnect", settings[i].def, settings[i].doc);
+		printf("%-28s %-8s %-21s \"%s\" — %s\n", settings[i].key, tn[settings[i].type],
+		       config_reload_name(settings[i].reload, r, sizeof(r)), settings[i].def, settings[i].doc);
+	printf("\non reload (SIGHUP), a changed setting is: live = applied at the next batch; consumer = a new\n"
+	       "Kafka consumer (it leaves and rejoins the group); sink = a new sink connection, its statements\n"
+	       "prepared before the swap; dead-letter = a new dead-letter producer; telemetry = the exporter\n"
+	       "restarted. Anything that fails to start keeps the running configuration.\n");
 }
 
 static int strlist_eq(const struct strlist *a, const struct strlist *b)
@@ -493,15 +522,26 @@ static int strlist_eq(const struct strlist *a, const struct strlist *b)
 	return 1;
 }
 
-int config_kafka_changed(const struct config *a, const struct config *b)
+unsigned config_changes(const struct config *a, const struct config *b)
 {
-	return strcmp(a->brokers, b->brokers) || strcmp(a->group_id, b->group_id) ||
-	       strcmp(a->auto_offset_reset, b->auto_offset_reset) ||
-	       !strlist_eq(&a->kafka_props, &b->kafka_props);
-}
+	unsigned r = 0;
 
-int config_sink_changed(const struct config *a, const struct config *b)
-{
-	return strcmp(a->conninfo, b->conninfo) ||
-	       strcmp(a->password ? a->password : "", b->password ? b->password : "");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		const void *x = (const char *)a + s->off, *y = (const char *)b + s->off;
+		int same;
+
+		switch (s->type) {
+		case C_STR: same = strcmp(*(char *const *)x, *(char *const *)y) == 0; break;
+		case C_INT:
+		case C_BOOL: same = *(const int *)x == *(const int *)y; break;
+		case C_FLOAT: same = *(const double *)x == *(const double *)y; break;
+		default: same = strlist_eq(x, y); break;
+		}
+		if (!same)
+			r |= s->reload ? s->reload : CONFIG_R_LIVE;
+	}
+	if (strcmp(a->password ? a->password : "", b->password ? b->password : ""))
+		r |= CONFIG_R_SINK;
+	return r;
 }

@@ -4,8 +4,9 @@
  * keys, then CDCROUTER_* environment overrides.
  *
  * Every setting is declared once in the table in config.c (key, type,
- * default, reloadable, doc); --help-config prints it and t/ checks that the
- * sample config and the man page mention every key.
+ * default, what a change needs on reload, doc); --help-config prints it,
+ * the reload diff is derived from it, and t/10-cli.t checks that the sample
+ * config and the man page agree with it.
  */
 #ifndef CDCR_CONFIG_H
 #define CDCR_CONFIG_H
@@ -37,6 +38,7 @@ struct config {
 
 	/* apply */
 	int batch_size;
+	int batch_bytes;
 	int batch_wait_ms;
 	char *on_error;             /* dlq | skip | stop; "" = dlq when dead_letter_topic is set, else skip */
 	enum error_policy policy;   /* resolved */
@@ -86,9 +88,18 @@ char **config_list_dir(const char *dir, const char *suffix, size_t *np);
 /* Print the settings table (key, type, default, doc) for --help-config. */
 void config_print_reference(void);
 
-/* Keys whose change needs a new Kafka consumer / sink connection. */
-int config_kafka_changed(const struct config *a, const struct config *b);
-int config_sink_changed(const struct config *a, const struct config *b);
+/* What a changed setting needs on reload: the settings table says it. */
+enum {
+	CONFIG_R_CONSUMER = 1,      /* a new Kafka consumer */
+	CONFIG_R_SINK = 2,          /* a new sink connection (the password counts) */
+	CONFIG_R_DLQ = 4,           /* a new dead-letter producer */
+	CONFIG_R_TELEMETRY = 8,     /* the telemetry exporter restarted */
+	CONFIG_R_LIVE = 16,         /* applied at the next batch */
+};
+/* The CONFIG_R_* of every setting that differs between a and b. */
+unsigned config_changes(const struct config *a, const struct config *b);
+/* "live", or e.g. "consumer,dead-letter", for a CONFIG_R_* mask without LIVE. */
+const char *config_reload_name(unsigned r, char *buf, size_t len);
 
 const char *policy_name(enum error_policy p);
 int policy_parse(const char *s, enum error_policy *out);

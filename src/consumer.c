@@ -265,6 +265,54 @@ void consumer_each_lag(struct consumer *c, void (*fn)(void *, const char *, int3
 
 rd_kafka_t *consumer_handle(struct consumer *c) { return c->rk; }
 
+rd_kafka_topic_partition_list_t *consumer_assignment(struct consumer *c)
+{
+	rd_kafka_topic_partition_list_t *a = NULL;
+
+	if (rd_kafka_assignment(c->rk, &a) || !a)
+		return NULL;
+	return a;
+}
+
+int consumer_pause(struct consumer *c, const char *topic, int32_t partition, int pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(l, topic, partition);
+	e = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+	if (!e)
+		e = l->elems[0].err;
+	rd_kafka_topic_partition_list_destroy(l);
+	if (e) {
+		log_warn(pause ? "cannot pause a partition" : "cannot resume a partition", LF_S("topic", topic),
+		         LF_I("partition", partition), LF_S("error", rd_kafka_err2str(e)));
+		return -1;
+	}
+	return 0;
+}
+
+int consumer_seek(struct consumer *c, const char *topic, int32_t partition, int64_t offset, char *err,
+                  size_t errlen)
+{
+	/* rd_kafka_seek, not rd_kafka_seek_partitions: the latter's wait in
+	 * librdkafka 2.0.2 is 1000 times too short (#4230) */
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(c->rk, topic, NULL);
+	rd_kafka_resp_err_t e;
+
+	if (!rkt) {
+		snprintf(err, errlen, "seek %s[%d]: %s", topic, partition, rd_kafka_err2str(rd_kafka_last_error()));
+		return -1;
+	}
+	e = rd_kafka_seek(rkt, partition, offset, 5000);
+	rd_kafka_topic_destroy(rkt);
+	if (e) {
+		snprintf(err, errlen, "seek %s[%d] to %lld: %s", topic, partition, (long long)offset, rd_kafka_err2str(e));
+		return -1;
+	}
+	return 0;
+}
+
 /* Leave the group (the revoke callback runs from here) for at most
  * CLOSE_MAX_MS: rd_kafka_consumer_close() waits for as long as the group
  * coordinator is unreachable. Returns 1 when the consumer is closed. */

@@ -46,6 +46,18 @@ void consumer_each_lag(struct consumer *c, void (*fn)(void *opaque, const char *
 
 rd_kafka_t *consumer_handle(struct consumer *c);
 
+/* The current assignment (the caller destroys it); NULL if none. */
+rd_kafka_topic_partition_list_t *consumer_assignment(struct consumer *c);
+/* Pause or resume one assigned partition. Pausing drops what was fetched
+ * for it; resuming fetches again from the message after the last one
+ * handed out (or from where a seek put it). 0, or -1 (logged). */
+int consumer_pause(struct consumer *c, const char *topic, int32_t partition, int pause);
+/* Move an assigned partition's position to offset (RD_KAFKA_OFFSET_BEGINNING
+ * allowed); what was fetched for it is dropped, a pause is kept. 0, or -1
+ * with err. */
+int consumer_seek(struct consumer *c, const char *topic, int32_t partition, int64_t offset, char *err,
+                  size_t errlen);
+
 /* Apply "name=value" properties (for_producer: leave out consumer-only
  * ones); returns -1 with err on the first bad one. */
 int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, int for_producer, char *err,

@@ -24,8 +24,11 @@ struct engine {
 	struct apply ap;          /* the batches; its pointers mirror the ones above */
 	int64_t generation;
 	int exit_code;
-	uint64_t last_stats_ns, last_lag_ns;
+	uint64_t last_stats_ns, last_lag_ns;   /* monotonic */
+	int64_t lag;              /* summed over the partitions at the last look; -1 unknown */
 };
+
+static void periodic(void *opaque);
 
 /* Point the applier at the current configuration and clients. */
 static void sync_apply(struct engine *e)
@@ -36,6 +39,8 @@ static void sync_apply(struct engine *e)
 	e->ap.tele = e->tele;
 	e->ap.cons = e->cons;
 	e->ap.flags = e->flags;
+	e->ap.tick = periodic;
+	e->ap.tick_opaque = e;
 }
 
 /* Finish the batch in flight before anything else touches the sink. */
@@ -54,13 +59,12 @@ static void settle_inflight(struct engine *e)
 static int on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 {
 	struct engine *e = opaque;
+	int was = e->ap.in_rebalance, rc;
 
-	settle_inflight(e);
-	for (int i = 0; i < parts->cnt; i++)
-		if (apply_partition_start(&e->ap, parts->elems[i].topic, parts->elems[i].partition,
-		                          &parts->elems[i].offset))
-			return -1;
-	return 0;
+	e->ap.in_rebalance = 1;
+	rc = apply_assign(&e->ap, parts);
+	e->ap.in_rebalance = was;
+	return rc;
 }
 
 /* Messages of a revoked partition not yet applied are dropped: their
@@ -68,41 +72,78 @@ static int on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
 	struct engine *e = opaque;
-	struct batch *b = &e->ap.cur->b;
-	size_t o = 0;
+	int was = e->ap.in_rebalance;
 
-	settle_inflight(e);
-	for (size_t i = 0; i < b->n; i++) {
-		rd_kafka_message_t *m = b->m[i].rkm;
-		int revoked = 0;
-
-		for (int k = 0; k < parts->cnt && !revoked; k++)
-			revoked = m->partition == parts->elems[k].partition &&
-			          strcmp(rd_kafka_topic_name(m->rkt), parts->elems[k].topic) == 0;
-		if (revoked)
-			rd_kafka_message_destroy(m);
-		else
-			b->m[o++] = b->m[i];
-	}
-	b->n = o;
-	for (int k = 0; k < parts->cnt; k++)
-		apply_forget_partition(&e->ap, parts->elems[k].topic, parts->elems[k].partition);
+	e->ap.in_rebalance = 1;
+	apply_revoke(&e->ap, parts);
+	e->ap.in_rebalance = was;
 }
 
 /* ---- setup and reload -------------------------------------------------- */
 
-static int start_consumer(struct engine *e, char *err, size_t errlen)
+struct tele *engine_telemetry(const struct config *c, int *failed)
 {
-	struct consumer_cbs cbs = { e, on_assign, on_revoke };
-	size_t n;
-	char **topics;
-	int rc;
+	struct tele_kv hdr[32], res[32];
+	char err[256], *copies[64];
+	size_t nh = 0, nr = 0, nc = 0;
+	struct tele *t;
+	struct tele_config tc = { 0 };
 
-	e->cons = consumer_new(e->cfg, &cbs, err, errlen);
-	if (!e->cons)
-		return -1;
-	topics = routes_topics(e->cfg->routes, &n);
-	rc = consumer_subscribe(e->cons, topics, n, err, errlen);
+	*failed = 0;
+	if (!*c->otlp_endpoint)
+		return NULL;
+	for (size_t i = 0; i < c->otlp_headers.n && nh < 32; i++) {
+		char *s = copies[nc++] = xstrdup(c->otlp_headers.v[i]), *colon = strchr(s, ':');
+
+		*colon++ = '\0';
+		while (*colon == ' ')
+			colon++;
+		hdr[nh++] = (struct tele_kv){ s, colon };
+	}
+	for (size_t i = 0; i < c->otlp_resource.n && nr < 32; i++) {
+		char *s = copies[nc++] = xstrdup(c->otlp_resource.v[i]), *eq = strchr(s, '=');
+
+		*eq++ = '\0';
+		res[nr++] = (struct tele_kv){ s, eq };
+	}
+	tc.endpoint = c->otlp_endpoint;
+	tc.headers = hdr;
+	tc.n_headers = nh;
+	tc.resource = res;
+	tc.n_resource = nr;
+	tc.service_name = "cdcrouter";
+	tc.service_version = PACKAGE_VERSION;
+	tc.sample_ratio = c->otlp_sample_ratio;
+	tc.export_interval_ms = c->otlp_export_interval_ms;
+	tc.queue_max = c->otlp_queue_size;
+	tc.max_batch = 512;
+	tc.timeout_ms = c->otlp_timeout_ms;
+	tc.gzip = c->otlp_gzip;
+	t = tele_new(&tc, err, sizeof(err));
+	if (!t) {
+		*failed = 1;
+		log_error("telemetry cannot start", LF_S("error", err));
+	} else {
+		log_info("telemetry on", LF_S("endpoint", c->otlp_endpoint));
+	}
+	for (size_t i = 0; i < nc; i++)
+		free(copies[i]);
+	return t;
+}
+
+static void declare_telemetry(struct engine *e)
+{
+	tele_set_reload(e->tele, e->generation, 1);
+	for (int k = EK_NONE + 1; k <= EK_SQL; k++)
+		tele_declare_error_kind(e->tele, err_kind_name((enum err_kind)k));
+}
+
+static int subscribe(struct engine *e, char *err, size_t errlen)
+{
+	size_t n;
+	char **topics = routes_topics(e->cfg->routes, &n);
+	int rc = consumer_subscribe(e->cons, topics, n, err, errlen);
+
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0)
 			log_info("subscribed", LF_S("topic", topics[i]));
@@ -110,6 +151,13 @@ static int start_consumer(struct engine *e, char *err, size_t errlen)
 	}
 	free(topics);
 	return rc;
+}
+
+static struct consumer *new_consumer(struct engine *e, const struct config *c, char *err, size_t errlen)
+{
+	struct consumer_cbs cbs = { e, on_assign, on_revoke };
+
+	return consumer_new(c, &cbs, err, errlen);
 }
 
 static void apply_log_level(const struct config *c)
@@ -123,20 +171,22 @@ static void apply_log_level(const struct config *c)
 struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_flags *flags, char *err,
                           size_t errlen)
 {
-	struct engine *e = calloc(1, sizeof(*e));
+	struct engine *e = xrealloc(NULL, sizeof(*e));
 	char serr[512];
 	enum sink_result rc;
 
+	memset(e, 0, sizeof(*e));
 	e->cfg = cfg;
 	e->tele = tele;
 	e->flags = flags;
 	e->generation = 1;
+	e->lag = -1;
 	apply_init(&e->ap);
 	apply_log_level(cfg);
 	e->sink = sink_new(cfg->conninfo, cfg->password, cfg->group_id);
 	sink_set_routes(e->sink, cfg->routes);
 	rc = sink_ensure(e->sink, serr, sizeof(serr));
-	if (rc == SINK_PERMANENT) {
+	if (rc == SINK_PERMANENT || rc == SINK_STALL) {
 		/* the database answered and refused a statement: a configuration error */
 		snprintf(err, errlen, "%s", serr);
 		goto fail;
@@ -146,12 +196,12 @@ struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_f
 	if (*cfg->dead_letter_topic && !(e->dlq = dlq_new(cfg, err, errlen)))
 		goto fail;
 	sync_apply(e);
-	if (start_consumer(e, err, errlen))
+	if (!(e->cons = new_consumer(e, cfg, err, errlen)))
 		goto fail;
 	sync_apply(e);
-	tele_set_reload(tele, e->generation, 1);
-	for (int k = EK_NONE + 1; k <= EK_SQL; k++)
-		tele_declare_error_kind(tele, err_kind_name((enum err_kind)k));
+	if (subscribe(e, err, errlen))
+		goto fail;
+	declare_telemetry(e);
 	return e;
 fail:
 	e->cfg = NULL;              /* the caller keeps cfg on failure */
@@ -181,74 +231,127 @@ static int same_topics(const struct routes *a, const struct routes *b)
 	return same;
 }
 
-/* SIGHUP: build the new configuration beside the running one; swap only if
- * it is entirely valid (including its statements preparing on the sink). */
+static void refuse(struct engine *e, const char *why, const char *err)
+{
+	log_error("reload failed, the running configuration stays", LF_S("reason", why), LF_S("error", err),
+	          LF_I("generation", e->generation));
+	tele_set_reload(e->tele, e->generation, 0);
+}
+
+/* SIGHUP: build the new configuration and every client it changes beside
+ * the running ones (the new sink connected and its statements prepared, the
+ * dead-letter producer and the consumer made, telemetry started); swap only
+ * when all of it stands. What a changed setting needs is the settings
+ * table's word (config_changes). */
 static void reload(struct engine *e)
 {
 	struct errlist errs = { 0 };
 	struct config *nc = config_load(e->cfg->path, &errs), *old = e->cfg;
-	char err[512];
+	struct sink *nsink = NULL;
+	struct dlq *ndlq = NULL;
+	struct tele *ntele = NULL;
+	struct consumer *ncons = NULL;
+	unsigned changes;
+	char err[512] = "", what[64];
+	enum sink_result rc;
+	int failed = 0;
 
 	settle_inflight(e);
-
 	if (!nc) {
 		for (size_t i = 0; i < errs.n; i++)
 			log_error("reload: configuration error", LF_S("error", errs.v[i]));
-		log_error("reload failed, the running configuration stays", LF_I("generation", e->generation),
-		          LF_I("errors", errs.n));
+		snprintf(err, sizeof(err), "%zu error(s) in the configuration", errs.n);
+		refuse(e, "invalid configuration", err);
 		errlist_free(&errs);
-		tele_set_reload(e->tele, e->generation, 0);
 		return;
 	}
-	if (!config_sink_changed(old, nc)) {
-		sink_set_routes(e->sink, nc->routes);
-		if (sink_ensure(e->sink, err, sizeof(err)) == SINK_PERMANENT) {
-			log_error("reload failed, a statement does not prepare; the running configuration stays",
-			          LF_S("error", err), LF_I("generation", e->generation));
-			sink_set_routes(e->sink, old->routes);
-			config_free(&nc);
-			tele_set_reload(e->tele, e->generation, 0);
-			return;
+	changes = config_changes(old, nc);
+	if (changes & CONFIG_R_SINK) {
+		nsink = sink_new(nc->conninfo, nc->password, nc->group_id);
+		sink_set_routes(nsink, nc->routes);
+		if ((rc = sink_ensure(nsink, err, sizeof(err))) != SINK_OK) {
+			refuse(e, "the new sink is not ready (connected, statements prepared)", err);
+			goto fail;
 		}
-	}
-	e->cfg = nc;
-	if (config_sink_changed(old, nc)) {
-		sink_free(&e->sink);
-		e->sink = sink_new(nc->conninfo, nc->password, nc->group_id);
+	} else {
 		sink_set_routes(e->sink, nc->routes);
-		log_info("sink settings changed: reconnecting");
+		rc = sink_ensure(e->sink, err, sizeof(err));
+		if (rc == SINK_PERMANENT || rc == SINK_STALL) {
+			refuse(e, "a statement does not prepare", err);
+			sink_set_routes(e->sink, old->routes);
+			goto fail;
+		}
+		if (rc != SINK_OK)
+			log_warn("reload: the sink is away, the statements are prepared when it is back",
+			         LF_S("error", err));
 	}
-	if (config_kafka_changed(old, nc)) {
-		log_info("kafka settings changed: restarting the consumer");
+	if ((changes & CONFIG_R_DLQ) && *nc->dead_letter_topic && !(ndlq = dlq_new(nc, err, sizeof(err)))) {
+		refuse(e, "the dead-letter producer cannot start", err);
+		goto fail;
+	}
+	if ((changes & CONFIG_R_TELEMETRY) && (ntele = engine_telemetry(nc, &failed), failed)) {
+		refuse(e, "telemetry cannot start", "see the previous line");
+		goto fail;
+	}
+	if ((changes & CONFIG_R_CONSUMER) && !(ncons = new_consumer(e, nc, err, sizeof(err)))) {
+		refuse(e, "the consumer cannot start", err);
+		goto fail;
+	}
+
+	/* everything stands: swap */
+	e->cfg = nc;
+	if (nsink) {
+		sink_free(&e->sink);
+		e->sink = nsink;
+		log_info("sink settings changed: using the new connection");
+	}
+	if (changes & CONFIG_R_DLQ) {
+		dlq_free(&e->dlq);
+		e->dlq = ndlq;
+	}
+	if (changes & CONFIG_R_TELEMETRY) {
+		struct tele *ot = e->tele;
+
+		e->tele = ntele;
+		log_set_tele(ntele);
+		tele_free(&ot, 2000);
+		declare_telemetry(e);
+		log_info("telemetry settings changed: exporter restarted", LF_S("endpoint", nc->otlp_endpoint));
+	}
+	sync_apply(e);
+	if (ncons) {
+		log_info("kafka settings changed: a new consumer");
+		apply_drop_all(&e->ap);           /* not applied: read again from the stored offsets */
 		consumer_close(&e->cons);
-		if (start_consumer(e, err, sizeof(err))) {
-			log_error("cannot start the consumer with the new settings", LF_S("error", err));
+		e->cons = ncons;
+		sync_apply(e);
+		if (subscribe(e, err, sizeof(err))) {
+			log_error("cannot subscribe with the new settings", LF_S("error", err));
 			e->flags->stop = 1;
 			e->exit_code = EXIT_FATAL;
 		}
-	} else if (!same_topics(old->routes, nc->routes)) {
-		size_t n;
-		char **topics = routes_topics(nc->routes, &n);
-
-		if (consumer_subscribe(e->cons, topics, n, err, sizeof(err)))
+	} else {
+		if (!same_topics(old->routes, nc->routes) && subscribe(e, err, sizeof(err)))
 			log_error("re-subscribe failed", LF_S("error", err));
-		for (size_t i = 0; i < n; i++) {
-			log_info("subscribed", LF_S("topic", topics[i]));
-			free(topics[i]);
-		}
-		free(topics);
-	}
-	if (strcmp(old->dead_letter_topic, nc->dead_letter_topic) || config_kafka_changed(old, nc)) {
-		dlq_free(&e->dlq);
-		if (*nc->dead_letter_topic && !(e->dlq = dlq_new(nc, err, sizeof(err))))
-			log_error("dead-letter producer", LF_S("error", err));
+		if (nsink)
+			apply_sink_changed(&e->ap);
+		apply_routes_changed(&e->ap);
 	}
 	apply_log_level(nc);
-	sync_apply(e);
 	config_free(&old);
 	e->generation++;
-	log_info("configuration reloaded", LF_I("generation", e->generation), LF_I("routes", nc->routes->n));
+	log_info("configuration reloaded", LF_I("generation", e->generation), LF_I("routes", nc->routes->n),
+	         LF_S("changed", changes & ~CONFIG_R_LIVE ? config_reload_name(changes & ~CONFIG_R_LIVE, what,
+	                                                                         sizeof(what))
+	                                                    : changes ? "live" : "nothing"));
 	tele_set_reload(e->tele, e->generation, 1);
+	return;
+fail:
+	sink_free(&nsink);
+	dlq_free(&ndlq);
+	tele_free(&ntele, 0);
+	consumer_close(&ncons);
+	config_free(&nc);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -257,48 +360,82 @@ static void lag_cb(void *opaque, const char *topic, int32_t partition, int64_t l
 {
 	struct engine *e = opaque;
 
-	if (lag >= 0)
+	if (lag >= 0) {
 		tele_set_lag(e->tele, topic, partition, lag);
+		e->lag = (e->lag < 0 ? 0 : e->lag) + lag;
+	}
 }
 
-static void periodic(struct engine *e)
+static void progress(struct engine *e)
 {
-	uint64_t now = apply_now_ns();
 	const struct apply *a = &e->ap;
 
+	log_info("progress", LF_I("applied", a->n_applied), LF_I("ignored", a->n_ignored),
+	         LF_I("failed", a->n_failed), LF_I("duplicates", a->n_dup), LF_I("batches", a->n_batches),
+	         LF_I("lag", e->lag), LF_I("generation", e->generation));
+}
+
+/* Lag (every second) and the progress line; also while a batch waits. */
+static void periodic(void *opaque)
+{
+	struct engine *e = opaque;
+	uint64_t now = mono_ns();
+
 	if (e->cons && now - e->last_lag_ns > 1000000000ULL) {
+		e->lag = -1;
 		consumer_each_lag(e->cons, lag_cb, e);
 		e->last_lag_ns = now;
 	}
+	if (e->flags->status) {
+		e->flags->status = 0;
+		progress(e);
+	}
 	if (e->cfg->stats_interval_ms > 0 && now - e->last_stats_ns > (uint64_t)e->cfg->stats_interval_ms * 1000000ULL) {
 		if (e->last_stats_ns)
-			log_info("progress", LF_I("applied", a->n_applied), LF_I("ignored", a->n_ignored),
-			         LF_I("failed", a->n_failed), LF_I("duplicates", a->n_dup), LF_I("batches", a->n_batches),
-			         LF_I("generation", e->generation));
+			progress(e);
 		e->last_stats_ns = now;
 	}
 }
 
-/* Collect up to batch_size messages. While the sink is idle, a batch goes
- * as soon as the consumer has nothing more at hand (low latency at low
- * rates); while a batch is in flight, collection goes on until the sink
- * answers, the batch is full or batch_wait_ms passed (big batches at high
- * rates). With nothing to read and a batch in flight, return at once so it
- * gets committed without waiting for more traffic. */
+static void take(struct engine *e, struct batch *b, rd_kafka_message_t *k, uint64_t *deadline)
+{
+	struct bmsg *m = batch_add(b, k);
+	rd_kafka_headers_t *h;
+	const void *tp = NULL;
+	size_t tplen = 0;
+
+	m->start_ns = apply_now_ns();
+	if (b->n == 1)
+		*deadline = mono_ns() + (uint64_t)e->cfg->batch_wait_ms * 1000000ULL;
+	if (rd_kafka_message_headers(k, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_header_get_last(h, "traceparent", &tp, &tplen);
+	tele_ctx_start(e->tele, tp, tplen, &m->ctx);
+}
+
+/* Collect up to batch_size messages (or batch_bytes of keys and values).
+ * While the sink is idle, a batch goes as soon as the consumer has nothing
+ * more at hand (low latency at low rates); while a batch is in flight,
+ * collection goes on until the sink answers, the batch is full or
+ * batch_wait_ms passed (big batches at high rates). With nothing to read
+ * and a batch in flight, return at once so it gets committed without
+ * waiting for more traffic. Messages held during a wait come first. */
 static int collect(struct engine *e)
 {
 	struct batch *b = &e->ap.cur->b;
 	uint64_t deadline = 0;
 	int fatal = 0;
 
-	while (b->n < (size_t)e->cfg->batch_size && !e->flags->stop && !e->flags->reload) {
+	while (b->n < (size_t)e->cfg->batch_size && b->bytes < (size_t)e->cfg->batch_bytes && !e->flags->stop &&
+	       !e->flags->reload) {
 		int timeout = e->ap.fly ? 0 : 200;
-		rd_kafka_message_t *k;
+		rd_kafka_message_t *k = apply_take_held(&e->ap);
 
+		if (k) {
+			take(e, b, k, &deadline);
+			continue;
+		}
 		if (b->n) {
-			uint64_t now = apply_now_ns();
-
-			if (now >= deadline || !e->ap.fly || sink_answering(e->sink))
+			if (mono_ns() >= deadline || !e->ap.fly || sink_answering(e->sink))
 				timeout = 0;
 			else
 				timeout = 1;
@@ -308,7 +445,7 @@ static int collect(struct engine *e)
 			return -1;
 		if (!k) {
 			if (b->n) {
-				if (!e->ap.fly || sink_answering(e->sink) || apply_now_ns() >= deadline)
+				if (!e->ap.fly || sink_answering(e->sink) || mono_ns() >= deadline)
 					break;
 				continue;
 			}
@@ -317,19 +454,7 @@ static int collect(struct engine *e)
 			periodic(e);
 			continue;
 		}
-		{
-			struct bmsg *m = batch_add(b, k);
-			rd_kafka_headers_t *h;
-			const void *tp = NULL;
-			size_t tplen = 0;
-
-			m->start_ns = apply_now_ns();
-			if (b->n == 1)
-				deadline = m->start_ns + (uint64_t)e->cfg->batch_wait_ms * 1000000ULL;
-			if (rd_kafka_message_headers(k, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
-				rd_kafka_header_get_last(h, "traceparent", &tp, &tplen);
-			tele_ctx_start(e->tele, tp, tplen, &m->ctx);
-		}
+		take(e, b, k, &deadline);
 	}
 	return 0;
 }
@@ -377,12 +502,14 @@ void engine_free(struct engine **ep)
 	if (!e)
 		return;
 	settle_inflight(e);
-	batch_reset(&e->ap.cur->b);
+	apply_drop_all(&e->ap);         /* librdkafka wants its messages back before it goes */
 	consumer_close(&e->cons);       /* leaves the group cleanly */
 	dlq_free(&e->dlq);
 	sink_free(&e->sink);
 	apply_free(&e->ap);
 	config_free(&e->cfg);
+	log_set_tele(NULL);
+	tele_free(&e->tele, 3000);
 	free(e);
 	*ep = NULL;
 }

@@ -22,6 +22,7 @@ static struct engine_flags flags;
 
 static void on_stop(int sig) { flags.stop = 1; (void)sig; }
 static void on_hup(int sig) { flags.reload = 1; (void)sig; }
+static void on_usr1(int sig) { flags.status = 1; (void)sig; }
 
 static void usage(FILE *f)
 {
@@ -39,58 +40,12 @@ static void usage(FILE *f)
 	        "  -h, --help          this text\n"
 	        "\n"
 	        "Signals: SIGHUP reloads conf.d/ and routes/ (a bad configuration is refused and the\n"
-	        "running one kept); SIGTERM/SIGINT finish the batch in flight and exit 0.\n"
+	        "running one kept); SIGTERM/SIGINT finish the batch in flight and exit 0; SIGUSR1 logs a\n"
+	        "progress line now; SIGUSR2 is ignored.\n"
 	        "Environment: CDCROUTER_<SECTION>_<KEY> overrides a setting, e.g. CDCROUTER_KAFKA_BROKERS,\n"
 	        "CDCROUTER_SINK_CONNINFO, CDCROUTER_OTLP_ENDPOINT; CDCROUTER_SINK_PASSWORD is the sink password.\n"
 	        "Exit status: 0 ok, 1 configuration error, 2 a message failed under policy stop, 3 fatal error.\n"
 	        "See cdcrouter(8), cdcrouter.conf(5), cdcrouter.route(5).\n");
-}
-
-static struct tele *start_telemetry(const struct config *c)
-{
-	struct tele_kv hdr[32], res[32];
-	char err[256], *copies[64];
-	size_t nh = 0, nr = 0, nc = 0;
-	struct tele *t;
-	struct tele_config tc = { 0 };
-
-	if (!*c->otlp_endpoint)
-		return NULL;
-	for (size_t i = 0; i < c->otlp_headers.n && nh < 32; i++) {
-		char *s = copies[nc++] = strdup(c->otlp_headers.v[i]), *colon = strchr(s, ':');
-
-		*colon++ = '\0';
-		while (*colon == ' ')
-			colon++;
-		hdr[nh++] = (struct tele_kv){ s, colon };
-	}
-	for (size_t i = 0; i < c->otlp_resource.n && nr < 32; i++) {
-		char *s = copies[nc++] = strdup(c->otlp_resource.v[i]), *eq = strchr(s, '=');
-
-		*eq++ = '\0';
-		res[nr++] = (struct tele_kv){ s, eq };
-	}
-	tc.endpoint = c->otlp_endpoint;
-	tc.headers = hdr;
-	tc.n_headers = nh;
-	tc.resource = res;
-	tc.n_resource = nr;
-	tc.service_name = "cdcrouter";
-	tc.service_version = PACKAGE_VERSION;
-	tc.sample_ratio = c->otlp_sample_ratio;
-	tc.export_interval_ms = c->otlp_export_interval_ms;
-	tc.queue_max = c->otlp_queue_size;
-	tc.max_batch = 512;
-	tc.timeout_ms = c->otlp_timeout_ms;
-	tc.gzip = c->otlp_gzip;
-	t = tele_new(&tc, err, sizeof(err));
-	if (!t)
-		log_error("telemetry disabled", LF_S("error", err));
-	else
-		log_info("telemetry on", LF_S("endpoint", c->otlp_endpoint));
-	for (size_t i = 0; i < nc; i++)
-		free(copies[i]);
-	return t;
 }
 
 int main(int argc, char **argv)
@@ -169,24 +124,23 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);   /* reserved: ignored, never the default (which kills) */
 
-	tele = start_telemetry(cfg);
+	tele = engine_telemetry(cfg, &rc);
 	log_set_tele(tele);
 	log_info("starting", LF_S("version", PACKAGE_VERSION), LF_S("config", path), LF_I("pid", getpid()));
-	e = engine_new(cfg, tele, &flags, err, sizeof(err));
+	e = engine_new(cfg, tele, &flags, err, sizeof(err));     /* owns tele from here */
 	if (!e) {
 		log_error("cannot start", LF_S("error", err));
 		config_free(&cfg);
-		log_set_tele(NULL);
-		tele_free(&tele, 2000);
 		return EXIT_CONFIG;
 	}
 	rc = engine_run(e);
 	engine_free(&e);
 	log_info("stopped", LF_I("exit_code", rc));
-	log_set_tele(NULL);
-	tele_free(&tele, 3000);
 	return rc;
 }

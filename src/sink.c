@@ -40,7 +40,24 @@ struct sink {
 	size_t narrays;
 	const char **topics;      /* distinct topics of a route in a batch */
 	size_t ntopics;
+	char last_state[8];       /* SQLSTATE of the last failure */
+	char last_primary[256];   /* its primary message */
 };
+
+const char *sink_last_sqlstate(const struct sink *s) { return s->last_state; }
+
+/* Remember a failure's SQLSTATE; statements are prepared again before the
+ * next use unless the failure was about one message (a table may have been
+ * re-created, a column type changed: "cached plan must not change result type"). */
+static void note_failure(struct sink *s, enum sink_result rc, const char *code, const PGresult *r)
+{
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+
+	snprintf(s->last_state, sizeof(s->last_state), "%s", code ? code : "");
+	snprintf(s->last_primary, sizeof(s->last_primary), "%s", primary ? primary : "");
+	if (rc != SINK_PERMANENT)
+		s->prepared = 0;
+}
 
 static const char schema_sql[] =
 	"SELECT pg_advisory_xact_lock(727274321);\n"
@@ -71,6 +88,12 @@ enum sink_result sink_classify(const char *st)
 		return SINK_TRANSIENT;
 	if (!strcmp(st, "CR001"))
 		return SINK_FENCED;
+	/* about the sink or the routes, never about one message's values:
+	 * privileges, missing tables/columns (class 42 at execution time), a
+	 * read-only transaction, a full disk, no such database/schema, auth */
+	if (!strncmp(st, "42", 2) || !strcmp(st, "25006") || !strcmp(st, "53100") || !strcmp(st, "3D000") ||
+	    !strcmp(st, "3F000") || !strncmp(st, "28", 2))
+		return SINK_STALL;
 	if (!strncmp(st, "08", 2) || !strncmp(st, "40", 2) || !strncmp(st, "53", 2) ||
 	    !strncmp(st, "57P", 3) || !strncmp(st, "58", 2) || !strcmp(st, "55P03") ||
 	    !strcmp(st, "55006") || !strcmp(st, "26000") || !strcmp(st, "0A000") ||
@@ -167,6 +190,7 @@ static enum sink_result check_state(struct sink *s, PGresult *r, const char *wha
 		if (sqlstate)
 			snprintf(sqlstate, 6, "%s", code ? code : "");
 		set_err(err, errlen, what, s->conn, r);
+		note_failure(s, rc, code, r);
 	}
 	PQclear(r);
 	if (rc != SINK_OK && PQstatus(s->conn) != CONNECTION_OK) {
@@ -265,7 +289,7 @@ enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
 			rc = check(s, PQexec(s->conn, "COMMIT"), "commit schema", err, errlen);
 		if (rc) {
 			sink_disconnect(s);
-			return rc == SINK_PERMANENT ? SINK_PERMANENT : SINK_TRANSIENT;
+			return rc == SINK_FENCED ? SINK_TRANSIENT : rc;
 		}
 	}
 	if (!s->prepared) {
@@ -466,6 +490,7 @@ static int pipe_read(struct sink *s, struct pipe *p, int block, char *err, size_
 				p->rc = sink_classify(code);
 				snprintf(p->sqlstate, sizeof(p->sqlstate), "%s", code ? code : "");
 				set_err(err, errlen, "apply batch", s->conn, r);
+				note_failure(s, p->rc, code, r);
 			}
 			PQclear(r);
 		}
@@ -682,7 +707,8 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
                                       size_t nadv, char *err, size_t errlen)
 {
 	enum sink_result rc = sink_ensure(s, err, errlen);
-	char name[64], sqlstate[6], msg[1024];
+	char name[64], sqlstate[6], msg[1024], state0[6] = "", primary0[256] = "";
+	int nok = 0, nfail = 0, same = 1;
 
 	if (rc)
 		return rc;
@@ -710,6 +736,12 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 		stmt_name(name, sizeof(name), route_index(s, m->route), m->op == OP_DELETE ? "d" : "u");
 		rc = exec_params(s, name, st->nparams, sqlstate, msg, sizeof(msg));
 		if (rc == SINK_PERMANENT) {
+			if (nfail++ == 0) {
+				snprintf(state0, sizeof(state0), "%s", sqlstate);
+				snprintf(primary0, sizeof(primary0), "%s", s->last_primary);
+			} else if (strcmp(state0, sqlstate) || strcmp(primary0, s->last_primary)) {
+				same = 0;
+			}
 			snprintf(m->sqlstate, sizeof(m->sqlstate), "%s", sqlstate);
 			batch_set_error(b, m, EK_SQL, "%s", msg);
 			if ((rc = check(s, PQexec(s->conn, "ROLLBACK TO SAVEPOINT cdcr_msg"), "rollback to savepoint",
@@ -723,6 +755,15 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 		}
 		if ((rc = check(s, PQexec(s->conn, "RELEASE SAVEPOINT cdcr_msg"), "release savepoint", err, errlen)))
 			goto fail;
+		nok++;
+	}
+	if (nok == 0 && nfail >= 2 && same) {
+		snprintf(err, errlen, "all %d messages of the batch fail the same way (SQLSTATE %s): %s", nfail, state0,
+		         primary0);
+		snprintf(s->last_state, sizeof(s->last_state), "uniform");
+		s->prepared = 0;
+		rc = SINK_STALL;
+		goto fail;
 	}
 	return SINK_OK;
 fail:

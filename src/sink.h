@@ -24,6 +24,9 @@ enum sink_result {
 	SINK_TRANSIENT,   /* connection lost, serialization, resources, shutdown: retry the batch */
 	SINK_PERMANENT,   /* a data error somewhere in the batch: isolate it */
 	SINK_FENCED,      /* stored offsets moved: reload them and filter the batch */
+	SINK_STALL,       /* not about one message: a privilege, a missing table or column, a
+	                     read-only or full sink, or every message failing the same way; keep the
+	                     offsets, retry the batch after a back-off until it is fixed */
 };
 
 /* Advance of one partition within a batch. expected < 0: no row stored yet. */
@@ -69,8 +72,10 @@ int sink_answering(const struct sink *s);
 /* Slow path, after SINK_PERMANENT: one transaction, every PENDING message in
  * offset order under its own savepoint (reduction ignored). Messages that
  * fail permanently get err = EK_SQL, sqlstate and a message, and stay
- * PENDING for the caller's policy. On SINK_OK the transaction is left OPEN:
- * the caller must sink_commit() or sink_rollback(). */
+ * PENDING for the caller's policy. When at least two were tried and every
+ * one failed with the same SQLSTATE and message, that is no message's fault:
+ * SINK_STALL (rolled back). On SINK_OK the transaction is left OPEN: the
+ * caller must sink_commit() or sink_rollback(). */
 enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
                                       size_t nadv, char *err, size_t errlen);
 enum sink_result sink_commit(struct sink *s, char *err, size_t errlen);
@@ -81,5 +86,8 @@ void sink_disconnect(struct sink *s);
 
 /* Classify a SQLSTATE (NULL = no server error, i.e. connection trouble). */
 enum sink_result sink_classify(const char *sqlstate);
+/* The SQLSTATE of the last failure ("uniform" for a SINK_STALL found by
+ * isolation: every message failing the same way; "" if none). */
+const char *sink_last_sqlstate(const struct sink *s);
 
 #endif

@@ -167,7 +167,8 @@ static uint64_t now_ns(void)
 
 enum {
 	M_PROCESSED, M_DURATION, M_ERRORS, M_DBWRITES, M_LAG, M_BATCH, M_FRESHNESS,
-	M_RELOAD_GEN, M_RELOAD_FAIL, M_DROPPED, M_SC_CONSUMED, M_SC_DURATION, M_COUNT
+	M_RELOAD_GEN, M_RELOAD_FAIL, M_DROPPED, M_SC_CONSUMED, M_SC_DURATION, M_REDUCED, M_STALLS, M_REWINDS,
+	M_COUNT
 };
 
 static const double b_latency[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -202,6 +203,15 @@ static const struct mdef mdefs[M_COUNT] = {
 	               OTLP_SUM, 1, NULL, 0, { "kind" }, 1 },
 	[M_DBWRITES] = { "cdcrouter.db.writes", "Rows written to PostgreSQL, by operation", "{write}",
 	                 OTLP_SUM, 1, NULL, 0, { "operation" }, 1 },
+	[M_REDUCED] = { "cdcrouter.events.reduced",
+	                "Events applied through a later event of their key in the same batch (not written themselves)",
+	                "{event}", OTLP_SUM, 1, NULL, 0, { "operation" }, 1 },
+	[M_STALLS] = { "cdcrouter.stalls",
+	               "Attempts held back, offsets kept, by a cause that is not one message's (SQLSTATE, dlq_*)",
+	               "{attempt}", OTLP_SUM, 1, NULL, 0, { "reason" }, 1 },
+	[M_REWINDS] = { "cdcrouter.offsets.rewinds",
+	                "Partitions re-read because the offset stored in the sink went backwards", "{rewind}",
+	                OTLP_SUM, 1, NULL, 0, { "topic" }, 1 },
 	[M_LAG] = { "cdcrouter.consumer.lag", "Messages behind the partition's high watermark", "{message}",
 	            OTLP_GAUGE, 0, NULL, 0, { "topic", "partition" }, 2 },
 	[M_BATCH] = { "cdcrouter.batch.size", "Messages per committed transaction", "{message}",
@@ -637,7 +647,7 @@ void tele_msg_done(struct tele *t, const struct tele_ctx *ctx, const struct tele
 	}
 	if (m->db_op && !str_eq(m->db_op, "ignore") && (!m->outcome || str_eq(m->outcome, "applied"))) {
 		const char *v[] = { m->db_op };
-		m_add(t, M_DBWRITES, v, 1);
+		m_add(t, m->superseded ? M_REDUCED : M_DBWRITES, v, 1);
 	}
 	if (m->source_ts_ms >= 0) {
 		const char *v[] = { m->topic };
@@ -666,6 +676,28 @@ void tele_set_lag(struct tele *t, const char *topic, int32_t partition, int64_t 
 	snprintf(part, sizeof(part), "%d", (int)partition);
 	pthread_mutex_lock(&t->mu);
 	m_set(t, M_LAG, v, lag);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void tele_stall(struct tele *t, const char *reason)
+{
+	const char *v[] = { reason };
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	m_add(t, M_STALLS, v, 1);
+	pthread_mutex_unlock(&t->mu);
+}
+
+void tele_rewind(struct tele *t, const char *topic)
+{
+	const char *v[] = { topic };
+
+	if (!t)
+		return;
+	pthread_mutex_lock(&t->mu);
+	m_add(t, M_REWINDS, v, 1);
 	pthread_mutex_unlock(&t->mu);
 }
 

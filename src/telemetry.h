@@ -61,6 +61,7 @@ struct tele_msg {
 	size_t key_len;
 	int tombstone;                  /* the value was null */
 	const char *db_op;              /* "upsert" | "delete" | "ignore" | NULL (never reached the DB) */
+	int superseded;                 /* applied through a later event of its key: no row written for it */
 	const char *db_collection;      /* target table as written in the route, e.g. "public.customer"; may be NULL */
 	const char *outcome;            /* "applied" | "ignored" | "skipped" | "dlq" | "failed" | "duplicate" */
 	const char *error_kind;         /* NULL, or "invalid_json", "no_route", "extract", "required", "sql", ... */
@@ -85,7 +86,8 @@ void tele_ctx_start(struct tele *t, const char *traceparent, size_t len, struct 
 /* The message is done: enqueue its CONSUMER span "process <topic>" (if
  * sampled) and update the message metrics (processed by topic/route/outcome,
  * latency histograms, messaging.client.consumed.messages,
- * messaging.process.duration, db writes by operation, errors by kind,
+ * messaging.process.duration, rows written (cdcrouter.db.writes) or events
+ * reduced (cdcrouter.events.reduced) by operation, errors by kind,
  * freshness from source_ts_ms). */
 void tele_msg_done(struct tele *t, const struct tele_ctx *ctx, const struct tele_msg *m);
 
@@ -95,6 +97,12 @@ void tele_declare_error_kind(struct tele *t, const char *kind);
 
 /* One batch was committed: batch size histogram and batch span (optional). */
 void tele_batch_done(struct tele *t, size_t n_messages, uint64_t start_ns, uint64_t end_ns);
+
+/* An attempt held back, offsets kept, by a cause that is not one message's
+ * (reason: a SQLSTATE, "uniform", "dlq_delivery", "dlq_too_large", ...). */
+void tele_stall(struct tele *t, const char *reason);
+/* A partition re-read because its stored offset went backwards. */
+void tele_rewind(struct tele *t, const char *topic);
 
 /* Gauges. */
 void tele_set_lag(struct tele *t, const char *topic, int32_t partition, int64_t lag);

@@ -1,6 +1,6 @@
 /* util.h — small helpers shared by the modules.
  *
- * xrealloc: allocation that cannot fail silently. Running out of memory is
+ * xrealloc, xstrdup: allocation that cannot fail silently. Running out of memory is
  * not a condition cdcrouter can handle in a useful way: it exits, and the
  * offsets stored in the sink make the restart resume exactly where it was.
  * mono_ns: the monotonic clock, for timeouts and back-offs. */
@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static inline void *xrealloc(void *p, size_t n)
@@ -21,6 +22,13 @@ static inline void *xrealloc(void *p, size_t n)
 		abort();
 	}
 	return q;
+}
+
+static inline char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+
+	return memcpy(xrealloc(NULL, n), s, n);
 }
 
 static inline uint64_t mono_ns(void)

@@ -41,6 +41,16 @@ while read -r key _; do
     leaf=${key##*.}
     grep -q "^ *$leaf *=" "$CDCR_SRCDIR/cdcrouter.conf" || missing+=" $key(cdcrouter.conf)"
     grep -q "$key" "$CDCR_SRCDIR/man/cdcrouter.conf.5" || missing+=" $key(cdcrouter.conf.5)"
-done < <("$CDCR" --help-config)
+done < <("$CDCR" --help-config | sed '/^$/,$d')
 is "$missing" "" "every setting appears in cdcrouter.conf and cdcrouter.conf(5)"
+
+# what a change needs on reload: the man page says what the settings table says
+wrong=""
+while read -r key _ reload _; do
+    [[ $key == setting ]] && continue
+    said=$(awk -v k="$key" '/^\.TP/ { inkey = 0 } /^\.B / && index($0, k) { inkey = 1 } inkey && /^On reload: / { print $3; exit }' \
+           "$CDCR_SRCDIR/man/cdcrouter.conf.5")
+    [[ $said == "$reload." ]] || wrong+=" $key(table: $reload, man: ${said:-none})"
+done < <("$CDCR" --help-config | sed '/^$/,$d')
+is "$wrong" "" "cdcrouter.conf(5) gives each setting's reload class as the settings table does"
 done_testing
