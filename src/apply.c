@@ -113,6 +113,17 @@ void apply_drop_all(struct apply *a)
 	a->waiting = 0;
 }
 
+void apply_hold_back(struct apply *a, rd_kafka_message_t *m)
+{
+	if (a->nheld == a->capheld) {
+		a->capheld = a->capheld ? a->capheld * 2 : 16;
+		a->held = xrealloc(a->held, a->capheld * sizeof(*a->held));
+	}
+	memmove(a->held + 1, a->held, a->nheld * sizeof(*a->held));
+	a->held[0] = m;
+	a->nheld++;
+}
+
 rd_kafka_message_t *apply_take_held(struct apply *a)
 {
 	rd_kafka_message_t *m;
@@ -664,7 +675,7 @@ static void finish(struct apply *a, struct apply_work *w)
 	a->n_batches++;
 	if (b->n) {
 		tele_batch_done(a->tele, b->n, w->t0, end);
-		log_debug("batch committed", LF_I("messages", b->n), LF_I("partitions", w->nadv),
+		log_debug("batch committed", LF_I("messages", b->n), LF_I("bytes", b->bytes), LF_I("partitions", w->nadv),
 		          LF_I("collect_us", (long long)(w->t0 - b->m[0].start_ns) / 1000),
 		          LF_I("extract_us", (long long)w->extract_ns / 1000),
 		          LF_I("sink_us", (long long)(end - w->t0 - w->extract_ns) / 1000));

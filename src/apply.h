@@ -91,6 +91,8 @@ void apply_drop_all(struct apply *a);
 
 /* The next message held during a wait, or NULL (the caller owns it). */
 rd_kafka_message_t *apply_take_held(struct apply *a);
+/* Give a message back, to be taken first (a batch was full). */
+void apply_hold_back(struct apply *a, rd_kafka_message_t *m);
 
 /* After a reload: parked partitions whose topic is routed again resume
  * from their first message not applied; with a new sink, every partition

@@ -412,6 +412,16 @@ static void take(struct engine *e, struct batch *b, rd_kafka_message_t *k, uint6
 	tele_ctx_start(e->tele, tp, tplen, &m->ctx);
 }
 
+/* k would take b over apply.batch_bytes: it waits for the next batch
+ * (a message bigger than that goes alone). */
+static int full(struct engine *e, const struct batch *b, rd_kafka_message_t *k)
+{
+	if (!b->n || b->bytes + k->len + k->key_len <= (size_t)e->cfg->batch_bytes)
+		return 0;
+	apply_hold_back(&e->ap, k);
+	return 1;
+}
+
 /* Collect up to batch_size messages (or batch_bytes of keys and values).
  * While the sink is idle, a batch goes as soon as the consumer has nothing
  * more at hand (low latency at low rates); while a batch is in flight,
@@ -425,12 +435,13 @@ static int collect(struct engine *e)
 	uint64_t deadline = 0;
 	int fatal = 0;
 
-	while (b->n < (size_t)e->cfg->batch_size && b->bytes < (size_t)e->cfg->batch_bytes && !e->flags->stop &&
-	       !e->flags->reload) {
+	while (b->n < (size_t)e->cfg->batch_size && !e->flags->stop && !e->flags->reload) {
 		int timeout = e->ap.fly ? 0 : 200;
 		rd_kafka_message_t *k = apply_take_held(&e->ap);
 
 		if (k) {
+			if (full(e, b, k))
+				break;
 			take(e, b, k, &deadline);
 			continue;
 		}
@@ -454,6 +465,8 @@ static int collect(struct engine *e)
 			periodic(e);
 			continue;
 		}
+		if (full(e, b, k))
+			break;
 		take(e, b, k, &deadline);
 	}
 	return 0;
