@@ -278,7 +278,6 @@ static void reload(struct engine *e)
 		rc = sink_ensure(e->sink, err, sizeof(err));
 		if (rc == SINK_PERMANENT || rc == SINK_STALL) {
 			refuse(e, "a statement does not prepare", err);
-			sink_set_routes(e->sink, old->routes);
 			goto fail;
 		}
 		if (rc != SINK_OK)
@@ -341,12 +340,14 @@ static void reload(struct engine *e)
 	config_free(&old);
 	e->generation++;
 	log_info("configuration reloaded", LF_I("generation", e->generation), LF_I("routes", nc->routes->n),
-	         LF_S("changed", changes & ~CONFIG_R_LIVE ? config_reload_name(changes & ~CONFIG_R_LIVE, what,
-	                                                                         sizeof(what))
-	                                                    : changes ? "live" : "nothing"));
+	         LF_S("settings", changes & ~CONFIG_R_LIVE ? config_reload_name(changes & ~CONFIG_R_LIVE, what,
+	                                                                          sizeof(what))
+	                                                     : changes ? "live" : "unchanged"));
 	tele_set_reload(e->tele, e->generation, 1);
 	return;
 fail:
+	if (!nsink)
+		sink_set_routes(e->sink, old->routes);   /* it was given the new ones to prepare */
 	sink_free(&nsink);
 	dlq_free(&ndlq);
 	tele_free(&ntele, 0);
