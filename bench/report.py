@@ -109,6 +109,11 @@ if cd:
     fast = by.get("cdcrouter (fastest config)")
     extra = f"; fastest config {fmt(fast['peak_rss_mb'], 1)} MB" if fast else ""
     target("peak RSS < 50 MB", num(cd["peak_rss_mb"]) < 50, f"{fmt(cd['peak_rss_mb'], 1)} MB shipped config{extra}")
+base = find("cdcrouter " + env("BASELINE", "-") + " (baseline")
+if cd and base and num(cd["client_cpu_s_per_M"]) and num(base["client_cpu_s_per_M"]):
+    a, b = num(cd["client_cpu_s_per_M"]), num(base["client_cpu_s_per_M"])
+    target("CPU per 1M events ≤ half the baseline's (issue 9)", a <= b / 2,
+           f"{a:.2f} s against {b:.2f} s for {env('BASELINE')} ({a / b:.0%}), shipped route and config")
 l2k = [r for r in lat if r["rate_target"] == "2000" and r["config"] == "shipped"]
 if l2k:
     p99 = num(l2k[0]["own_p99_ms"])
@@ -150,7 +155,7 @@ md.append("\"× cdcrouter\" is the row's events/s divided by the shipped cdcrout
 md.append("PostgreSQL settings (identical for every row): " +
           ", ".join(l.strip() for l in env("PG_SETTINGS", "").splitlines() if l.strip()) + ".\n")
 if targets:
-    md.append("## Targets (issue 5)\n")
+    md.append("## Targets (issues 5 and 9)\n")
     if mode == "smoke":
         md.append("A smoke run's N is far too small for these to mean anything; they are checked to exercise the code.\n")
     md.append(md_table(["target", "result", "measured"], targets) + "\n")
