@@ -522,8 +522,19 @@ void engine_free(struct engine **ep)
 	sink_free(&e->sink);
 	apply_free(&e->ap);
 	config_free(&e->cfg);
-	log_set_tele(NULL);
-	tele_free(&e->tele, 3000);
+	if (e->tele) {
+		log_set_tele(NULL);
+		tele_free(&e->tele, 3000);
+	}
 	free(e);
 	*ep = NULL;
+}
+
+struct tele *engine_take_telemetry(struct engine *e)
+{
+	struct tele *t = e->tele;
+
+	e->tele = NULL;
+	e->ap.tele = NULL;
+	return t;
 }

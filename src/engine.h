@@ -32,6 +32,9 @@ struct tele *engine_telemetry(const struct config *c, int *failed);
  * tele when a reload changes otlp.* settings. */
 struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_flags *flags, char *err,
                           size_t errlen);
+/* The telemetry, handed back to the caller (who then frees it), e.g. to log
+ * past engine_free(). */
+struct tele *engine_take_telemetry(struct engine *e);
 /* Runs until flags->stop; returns the process exit status. */
 int engine_run(struct engine *e);
 void engine_free(struct engine **ep);

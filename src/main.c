@@ -140,7 +140,10 @@ int main(int argc, char **argv)
 		return EXIT_CONFIG;
 	}
 	rc = engine_run(e);
+	tele = engine_take_telemetry(e);   /* the current one: a reload may have replaced it */
 	engine_free(&e);
 	log_info("stopped", LF_I("exit_code", rc));
+	log_set_tele(NULL);
+	tele_free(&tele, 3000);
 	return rc;
 }

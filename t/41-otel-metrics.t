@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Metrics in the real collector -> Prometheus, with exact or plausible values:
-# messages processed by outcome (= events produced), DB writes by operation,
+# messages processed by outcome (= events produced), rows written and events
+# reduced by operation,
 # batch size, processing latency, freshness, consumer lag (rises under a slow
 # sink, back to 0 after the drain), reload generation and failed reloads
 # (SIGHUP), telemetry dropped, the semantic-convention metrics; and the PromQL
@@ -44,8 +45,15 @@ is "$(prom "cdcrouter_messages_processed_total{$SEL}" | jq -c 'map({(.metric.out
    "{\"applied\":\"$((U + D))\",\"ignored\":\"$T\"}" "by outcome: applied $((U + D)), ignored $T (the tombstones)"
 is "$(prom "cdcrouter_messages_processed_total{$SEL}" | jq -r '[.[].metric | .topic + "/" + .route] | unique | join(" ")')" \
    "$TOPIC/customer" "labelled with topic and route"
-is "$(prom "cdcrouter_db_writes_total{$SEL}" | jq -c 'map({(.metric.operation): .value[1]}) | add')" \
-   "{\"delete\":\"$D\",\"upsert\":\"$U\"}" "cdcrouter_db_writes_total by operation: upsert $U, delete $D"
+# rows written, and events that took effect through a later event of their
+# key in the same batch (reduced, not written): together every event
+wr() { local v; v=$(prom_val "sum(cdcrouter_db_writes_total{$SEL,operation=\"$1\"}) or vector(0)"); echo "${v:-0}"; }
+rd() { local v; v=$(prom_val "sum(cdcrouter_events_reduced_total{$SEL,operation=\"$1\"}) or vector(0)"); echo "${v:-0}"; }
+prom_wait_is 20 "(sum(cdcrouter_db_writes_total{$SEL}) or vector(0)) + (sum(cdcrouter_events_reduced_total{$SEL}) or vector(0))" "$((U + D))" \
+   "cdcrouter_db_writes_total + cdcrouter_events_reduced_total = $((U + D)) events"
+is "$(( $(wr upsert) + $(rd upsert) ))|$(( $(wr delete) + $(rd delete) ))" "$U|$D" "by operation: upsert $U, delete $D"
+ok "$(( $(rd upsert) + $(rd delete) > 0 && $(wr upsert) + $(wr delete) < U + D ? 0 : 1 ))" \
+   "rows written ($(( $(wr upsert) + $(wr delete) ))) are fewer than events: $(( $(rd upsert) + $(rd delete) )) reduced in batches of 100 over 200 keys"
 is "$(prom_val "sum(messaging_client_consumed_messages_total{$SEL,messaging_system=\"kafka\",messaging_operation_name=\"process\",messaging_destination_name=\"$TOPIC\",messaging_consumer_group_name=\"t\"})")" \
    "$N" "semconv messaging_client_consumed_messages_total: $N, with its semconv labels"
 is "$(prom_val "sum(messaging_process_duration_seconds_count{$SEL})")" "$N" "semconv messaging_process_duration_seconds: $N observations"
