@@ -29,6 +29,7 @@ void apply_init(struct apply *a)
 	batch_init(&a->works[1].b);
 	a->cur = &a->works[0];
 	a->x = extract_new();
+	a->wt.parts = &a->parts;
 }
 
 static void release_tickets(struct batch *b)
@@ -44,9 +45,7 @@ void apply_free(struct apply *a)
 		batch_free(&a->works[i].b);
 		free(a->works[i].adv);
 	}
-	for (size_t i = 0; i < a->nheld; i++)
-		rd_kafka_message_destroy(a->held[i]);
-	free(a->held);
+	wait_free(&a->wt);
 	parts_free(&a->parts);
 	extract_free(&a->x);
 	memset(a, 0, sizeof(*a));
@@ -54,136 +53,23 @@ void apply_free(struct apply *a)
 
 static void work_reset(struct apply_work *w);
 
-/* ---- waiting while the consumer is served -------------------------------- */
-
-/* Pause every assigned partition not paused yet (those assigned during the
- * wait too): what they fetched is dropped, and they fetch again from the
- * message after the last one handed out once resumed. */
-static void pause_assigned(struct apply *a)
-{
-	rd_kafka_topic_partition_list_t *l = a->cons ? consumer_assignment(a->cons) : NULL;
-
-	for (int i = 0; l && i < l->cnt; i++) {
-		struct part *p = parts_find(&a->parts, l->elems[i].topic, l->elems[i].partition, 1);
-
-		if (!p->paused && consumer_pause(a->cons, p->topic, p->partition, 1) == 0)
-			p->paused = 1;
-	}
-	if (l)
-		rd_kafka_topic_partition_list_destroy(l);
-	a->waiting = 1;
-}
-
-/* The wait is over: resume what cdcrouter paused for it (not the parked). */
-static void resume_paused(struct apply *a)
-{
-	if (!a->waiting)
-		return;
-	for (size_t i = 0; i < a->parts.n; i++) {
-		struct part *p = a->parts.v[i];
-
-		if (p->paused && !p->parked && consumer_pause(a->cons, p->topic, p->partition, 0) == 0)
-			p->paused = 0;
-	}
-	a->waiting = 0;
-}
-
-static void hold(struct apply *a, rd_kafka_message_t *m)
-{
-	struct part *p = parts_find(&a->parts, rd_kafka_topic_name(m->rkt), m->partition, 1);
-
-	if (a->nheld == a->capheld) {
-		a->capheld = a->capheld ? a->capheld * 2 : 16;
-		a->held = xrealloc(a->held, a->capheld * sizeof(*a->held));
-	}
-	a->held[a->nheld++] = m;
-	if (!p->paused && consumer_pause(a->cons, p->topic, p->partition, 1) == 0)
-		p->paused = 1;
-}
-
 void apply_drop_all(struct apply *a)
 {
 	for (int i = 0; i < 2; i++)
 		work_reset(&a->works[i]);
 	a->fly = NULL;
-	for (size_t i = 0; i < a->nheld; i++)
-		rd_kafka_message_destroy(a->held[i]);
-	a->nheld = 0;
+	wait_drop_all(&a->wt);
 	parts_free(&a->parts);
-	a->waiting = 0;
 }
 
-void apply_hold_back(struct apply *a, rd_kafka_message_t *m)
-{
-	if (a->nheld == a->capheld) {
-		a->capheld = a->capheld ? a->capheld * 2 : 16;
-		a->held = xrealloc(a->held, a->capheld * sizeof(*a->held));
-	}
-	memmove(a->held + 1, a->held, a->nheld * sizeof(*a->held));
-	a->held[0] = m;
-	a->nheld++;
-}
+rd_kafka_message_t *apply_take_held(struct apply *a) { return wait_take(&a->wt); }
+void apply_hold_back(struct apply *a, rd_kafka_message_t *m) { wait_hold_back(&a->wt, m); }
 
-rd_kafka_message_t *apply_take_held(struct apply *a)
-{
-	rd_kafka_message_t *m;
+static int idle(struct apply *a, long ms) { return wait_idle(&a->wt, ms); }
 
-	if (!a->nheld)
-		return NULL;
-	m = a->held[0];
-	memmove(a->held, a->held + 1, (a->nheld - 1) * sizeof(*a->held));
-	a->nheld--;
-	return m;
-}
-
-/* Wait ms, or less when stopping: -1 then. The consumer keeps its group
- * membership (polled with its partitions paused), rebalances are served,
- * dead-letter reports are read and the engine's periodic work runs. Inside
- * a rebalance callback it only sleeps. */
-static int idle(struct apply *a, long ms)
-{
-	uint64_t end = mono_ns() + (uint64_t)ms * 1000000ULL;
-
-	while (!a->flags->stop) {
-		uint64_t now = mono_ns();
-		long step = now >= end ? 0 : (long)((end - now) / 1000000ULL);
-
-		if (a->dlq)
-			dlq_poll(a->dlq, 0);
-		if (step <= 0)
-			break;
-		if (step > 100)
-			step = 100;
-		if (a->in_rebalance || !a->cons) {
-			struct timespec ts = { 0, step * 1000000L };
-
-			nanosleep(&ts, NULL);
-		} else {
-			int fatal = 0;
-			rd_kafka_message_t *m;
-
-			pause_assigned(a);
-			m = consumer_poll(a->cons, (int)step, &fatal);
-			if (m)
-				hold(a, m);
-			if (a->tick)
-				a->tick(a->tick_opaque);
-		}
-	}
-	return a->flags->stop ? -1 : 0;
-}
-
-/* Exponential back-off with jitter while the consumer is served; -1 if stopping. */
 static int backoff(struct apply *a, int attempt)
 {
-	long ms = a->cfg->retry_backoff_ms;
-
-	for (int i = 0; i < attempt && ms < a->cfg->retry_backoff_max_ms; i++)
-		ms *= 2;
-	if (ms > a->cfg->retry_backoff_max_ms)
-		ms = a->cfg->retry_backoff_max_ms;
-	ms = ms / 2 + random() % (ms / 2 + 1);          /* jitter */
-	return idle(a, ms);
+	return wait_backoff(&a->wt, attempt, a->cfg->retry_backoff_ms, a->cfg->retry_backoff_max_ms);
 }
 
 /* ---- what the sink holds ------------------------------------------------ */
@@ -263,20 +149,12 @@ static void drop_partition(struct batch *b, const char *topic, int32_t partition
 
 static void drop_everywhere(struct apply *a, const char *topic, int32_t partition)
 {
-	size_t o = 0;
-
 	drop_partition(&a->cur->b, topic, partition);
 	if (a->fly)
 		drop_partition(&a->fly->b, topic, partition);
 	if (a->settling)
 		drop_partition(&a->settling->b, topic, partition);
-	for (size_t i = 0; i < a->nheld; i++) {
-		if (a->held[i]->partition == partition && strcmp(rd_kafka_topic_name(a->held[i]->rkt), topic) == 0)
-			rd_kafka_message_destroy(a->held[i]);
-		else
-			a->held[o++] = a->held[i];
-	}
-	a->nheld = o;
+	wait_drop(&a->wt, topic, partition);
 }
 
 /* Read partition p again from offset to (its beginning when to < 0): what
@@ -745,7 +623,7 @@ static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, ch
 	}
 	a->settling = NULL;
 	work_reset(w);
-	resume_paused(a);
+	wait_resume(&a->wt);
 	return ret;
 }
 
@@ -814,12 +692,12 @@ int apply_launch(struct apply *a)
 	if (dlq_settle(a, w)) {            /* stopping: nothing committed */
 		a->settling = NULL;
 		work_reset(w);
-		resume_paused(a);
+		wait_resume(&a->wt);
 		return EXIT_OK;
 	}
 	a->settling = NULL;
 	build_advances(a, w);              /* a rebalance during the wait may have dropped messages */
-	resume_paused(a);
+	wait_resume(&a->wt);
 	batch_reduce(&w->b);
 	rc = sink_send(a->sink, &w->b, w->adv, w->nadv, err, sizeof(err));
 	if (rc != SINK_OK)
@@ -867,7 +745,7 @@ int apply_complete(struct apply *a)
 
 	if (!w)
 		return EXIT_OK;
-	if (a->in_rebalance) {
+	if (a->wt.in_rebalance) {
 		quiesce(a);
 		return EXIT_OK;
 	}

@@ -37,6 +37,7 @@
 #include "parts.h"
 #include "sink.h"
 #include "telemetry.h"
+#include "wait.h"
 
 struct apply_work {
 	struct batch b;
@@ -56,19 +57,14 @@ struct apply {
 	struct tele *tele;
 	struct consumer *cons;
 	struct engine_flags *flags;
-	void (*tick)(void *opaque);   /* the engine's periodic work, called while a batch waits */
-	void *tick_opaque;
 	/* owned */
+	struct wait wt;           /* waits keep the consumer served (its cons, dlq, stop, tick set by the engine) */
 	struct extractor *x;
 	struct parts parts;
 	struct apply_work works[2];
 	struct apply_work *cur;   /* being collected and prepared */
 	struct apply_work *fly;   /* sent to the sink, or failed once; NULL if none */
 	struct apply_work *settling;  /* being brought to an end (retries may wait) */
-	rd_kafka_message_t **held;    /* polled while a batch waited, for the next batch */
-	size_t nheld, capheld;
-	int in_rebalance;         /* inside a rebalance callback: waits sleep, never poll */
-	int waiting;              /* partitions are paused for a wait */
 	uint64_t n_applied, n_failed, n_ignored, n_dup, n_batches;
 };
 
@@ -77,7 +73,7 @@ void apply_free(struct apply *a);
 
 uint64_t apply_now_ns(void);
 
-/* Rebalance callbacks (the engine sets in_rebalance around them). Assign:
+/* Rebalance callbacks (the engine sets wt.in_rebalance around them). Assign:
  * each partition's start offset from the sink (retrying while it is away;
  * -1 = stopping). Revoke: the batch in flight gets its verdict, then what
  * is not applied of those partitions is dropped (whoever gets them reads

@@ -39,8 +39,11 @@ static void sync_apply(struct engine *e)
 	e->ap.tele = e->tele;
 	e->ap.cons = e->cons;
 	e->ap.flags = e->flags;
-	e->ap.tick = periodic;
-	e->ap.tick_opaque = e;
+	e->ap.wt.cons = e->cons;
+	e->ap.wt.dlq = e->dlq;
+	e->ap.wt.stop = &e->flags->stop;
+	e->ap.wt.tick = periodic;
+	e->ap.wt.tick_opaque = e;
 }
 
 /* Finish the batch in flight before anything else touches the sink. */
@@ -59,11 +62,11 @@ static void settle_inflight(struct engine *e)
 static int on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 {
 	struct engine *e = opaque;
-	int was = e->ap.in_rebalance, rc;
+	int was = e->ap.wt.in_rebalance, rc;
 
-	e->ap.in_rebalance = 1;
+	e->ap.wt.in_rebalance = 1;
 	rc = apply_assign(&e->ap, parts);
-	e->ap.in_rebalance = was;
+	e->ap.wt.in_rebalance = was;
 	return rc;
 }
 
@@ -72,11 +75,11 @@ static int on_assign(void *opaque, rd_kafka_topic_partition_list_t *parts)
 static void on_revoke(void *opaque, const rd_kafka_topic_partition_list_t *parts)
 {
 	struct engine *e = opaque;
-	int was = e->ap.in_rebalance;
+	int was = e->ap.wt.in_rebalance;
 
-	e->ap.in_rebalance = 1;
+	e->ap.wt.in_rebalance = 1;
 	apply_revoke(&e->ap, parts);
-	e->ap.in_rebalance = was;
+	e->ap.wt.in_rebalance = was;
 }
 
 /* ---- setup and reload -------------------------------------------------- */
