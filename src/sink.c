@@ -82,6 +82,9 @@ static const char schema_sql[] =
 	"  END IF;\n"
 	"END $fn$;\n";
 
+static const char offset_sql[] =
+	"SELECT next_offset FROM cdcrouter.offsets WHERE group_id = $1 AND topic = $2 AND partition = $3";
+
 enum sink_result sink_classify(const char *st)
 {
 	if (!st || !*st)
@@ -222,9 +225,7 @@ static enum sink_result prepare_all(struct sink *s, char *err, size_t errlen)
 	           "prepare advance", err, errlen);
 	if (rc)
 		return rc;
-	rc = check(s, PQprepare(s->conn, "cdcr_offset",
-	                        "SELECT next_offset FROM cdcrouter.offsets WHERE group_id = $1 AND topic = $2 AND partition = $3",
-	                        3, NULL), "prepare offsets", err, errlen);
+
 	for (size_t i = 0; s->routes && i < s->routes->n && rc == SINK_OK; i++) {
 		const struct route *r = &s->routes->v[i];
 		const struct route_stmt *st[] = { &r->upsert, &r->del, &r->upsert_batch, &r->delete_batch };
@@ -259,7 +260,9 @@ static void notice(void *arg, const char *message)
 	log_debug("sink notice", LF_S("notice", line));
 }
 
-enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
+/* Connected, with the cdcrouter schema; the routes' statements may not be
+ * prepared yet (reading stored offsets needs none of them). */
+static enum sink_result ensure_connected(struct sink *s, char *err, size_t errlen)
 {
 	enum sink_result rc;
 
@@ -292,6 +295,15 @@ enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
 			return rc == SINK_FENCED ? SINK_TRANSIENT : rc;
 		}
 	}
+	return SINK_OK;
+}
+
+enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen)
+{
+	enum sink_result rc = ensure_connected(s, err, errlen);
+
+	if (rc)
+		return rc;
 	if (!s->prepared) {
 		rc = prepare_all(s, err, errlen);
 		if (rc) {
@@ -312,10 +324,12 @@ int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64
 	PGresult *r;
 	int found = 0;
 
-	if (sink_ensure(s, err, errlen) != SINK_OK)
+	if (ensure_connected(s, err, errlen) != SINK_OK)
 		return -1;
 	snprintf(pbuf, sizeof(pbuf), "%d", partition);
-	r = PQexecPrepared(s->conn, "cdcr_offset", 3, vals, NULL, NULL, 0);
+	/* not the prepared statement: a route whose table is gone must not keep
+	 * cdcrouter from knowing where it is */
+	r = PQexecParams(s->conn, offset_sql, 3, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		set_err(err, errlen, "read stored offsets", s->conn, r);
 		PQclear(r);
