@@ -286,6 +286,46 @@ void apply_sink_changed(struct apply *a)
 	snapshot_free(v, n);
 }
 
+static void idle_cb(void *arg, const char *topic, int32_t partition, int64_t next)
+{
+	struct apply *a = arg;
+	struct part *p = parts_find(&a->parts, topic, partition, 0);
+
+	if (p)
+		p->seen = 1;
+	if (p && p->next > next) {
+		tele_rewind(a->tele, p->topic);
+		reposition(a, p, next, "the offset stored in the sink went backwards (a restore, a failover, "
+		           "lost commits or an edit): re-reading the partition from it");
+	}
+}
+
+void apply_idle(struct apply *a)
+{
+	uint64_t now = mono_ns();
+	char err[512];
+
+	if (a->cur->b.n || a->fly || a->settling || !a->parts.n || !a->sink ||
+	    now - a->idle_check_ns < APPLY_IDLE_CHECK_MS * 1000000ULL)
+		return;
+	a->idle_check_ns = now;
+	for (size_t i = 0; i < a->parts.n; i++)
+		a->parts.v[i]->seen = 0;
+	if (sink_each_offset(a->sink, idle_cb, a, err, sizeof(err))) {
+		log_debug("idle check of the stored offsets failed", LF_S("error", err));
+		return;
+	}
+	for (size_t i = 0; i < a->parts.n; i++) {
+		struct part *p = a->parts.v[i];
+
+		if (!p->seen && p->next >= 0) {     /* the row is gone: from the beginning */
+			tele_rewind(a->tele, p->topic);
+			reposition(a, p, -1, "the offset stored in the sink went backwards (a restore, a failover, "
+			           "lost commits or an edit): re-reading the partition from it");
+		}
+	}
+}
+
 void apply_routes_changed(struct apply *a)
 {
 	for (size_t i = 0; i < a->parts.n; i++) {

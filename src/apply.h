@@ -66,6 +66,7 @@ struct apply {
 	struct apply_work *fly;   /* sent to the sink, or failed once; NULL if none */
 	struct apply_work *settling;  /* being brought to an end (retries may wait) */
 	uint64_t n_applied, n_failed, n_ignored, n_dup, n_batches;
+	uint64_t idle_check_ns;   /* last idle look at the stored offsets (monotonic) */
 };
 
 void apply_init(struct apply *a);
@@ -95,6 +96,12 @@ void apply_hold_back(struct apply *a, rd_kafka_message_t *m);
  * continues from the offset stored there. Needs no batch in flight. */
 void apply_routes_changed(struct apply *a);
 void apply_sink_changed(struct apply *a);
+/* Nothing collected nor in flight: every APPLY_IDLE_CHECK_MS, compare the
+ * offsets stored in the sink with what this process stored, and re-read a
+ * partition whose stored offset went backwards (a restore, lost commits)
+ * without waiting for its next message. */
+#define APPLY_IDLE_CHECK_MS 2000
+void apply_idle(struct apply *a);
 
 /* Route + extract a->cur; data errors get their policy. 0 or an exit code. */
 int apply_prepare(struct apply *a);

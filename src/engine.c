@@ -466,6 +466,7 @@ static int collect(struct engine *e)
 			}
 			if (e->ap.fly)
 				break;
+			apply_idle(&e->ap);
 			periodic(e);
 			continue;
 		}

@@ -19,7 +19,7 @@ struct part *parts_find(struct parts *ps, const char *topic, int32_t partition, 
 		ps->v = xrealloc(ps->v, ps->cap * sizeof(*ps->v));
 	}
 	p = xrealloc(NULL, sizeof(*p));
-	*p = (struct part){ xstrdup(topic), partition, -1, 0, 0, -1 };
+	*p = (struct part){ .topic = xstrdup(topic), .partition = partition, .next = -1, .parked_from = -1 };
 	ps->v[ps->n++] = p;
 	return p;
 }

@@ -20,6 +20,7 @@ struct part {
 	int paused;               /* paused by cdcrouter (resume only these: librdkafka 2.0.2 #4637) */
 	int parked;               /* no route for its topic: paused until a reload routes it */
 	int64_t parked_from;      /* the first of its messages not applied */
+	int seen;                 /* apply's idle check found its row */
 };
 
 struct parts {

@@ -345,6 +345,29 @@ int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64
 	return found;
 }
 
+int sink_each_offset(struct sink *s, void (*fn)(void *arg, const char *topic, int32_t partition, int64_t next),
+                     void *arg, char *err, size_t errlen)
+{
+	const char *vals[1] = { s->group_id };
+	PGresult *r;
+
+	if (ensure_connected(s, err, errlen) != SINK_OK)
+		return -1;
+	r = PQexecParams(s->conn, "SELECT topic, partition, next_offset FROM cdcrouter.offsets WHERE group_id = $1",
+	                 1, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		set_err(err, errlen, "read stored offsets", s->conn, r);
+		PQclear(r);
+		if (PQstatus(s->conn) != CONNECTION_OK)
+			sink_disconnect(s);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		fn(arg, PQgetvalue(r, i, 0), (int32_t)atoi(PQgetvalue(r, i, 1)), strtoll(PQgetvalue(r, i, 2), NULL, 10));
+	PQclear(r);
+	return 0;
+}
+
 /* ---- parameter marshalling -------------------------------------------- */
 
 static void ensure_values(struct sink *s, size_t n)

@@ -52,6 +52,11 @@ int sink_connected(const struct sink *s);
 int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64_t *next,
                      char *err, size_t errlen);
 
+/* Every stored offset of the group, one call of fn per row, in one query
+ * 0, or -1 (err filled). */
+int sink_each_offset(struct sink *s, void (*fn)(void *arg, const char *topic, int32_t partition, int64_t next),
+                     void *arg, char *err, size_t errlen);
+
 /* Fast path: apply every PENDING, non-superseded message of b in one
  * pipelined transaction (set-based statements where the route has them)
  * and commit it. On failure nothing is committed. */
