@@ -80,6 +80,16 @@ kmock_start() {   # kmock_start topic[:parts] ...
     read -r -t 10 BROKERS <&"${KMOCK[0]}" || bail "kmock did not start"
     export BROKERS
 }
+# kmock_cmd <command>: a fault for the mock broker (see t/tools/kmock.c), e.g.
+# "perr 0 5 29": the next 5 Produce requests fail with TOPIC_AUTHORIZATION_FAILED.
+# Sets KMOCK_REPLY to what follows "ok" (bcnt's count).
+kmock_cmd() {
+    local reply
+    echo "$*" >&"${KMOCK[1]}"
+    read -r -t 10 reply <&"${KMOCK[0]}" || bail "kmock did not answer: $*"
+    [[ $reply == ok || $reply == "ok "* ]] || bail "kmock: $reply"
+    KMOCK_REPLY=${reply#ok}; KMOCK_REPLY=${KMOCK_REPLY# }
+}
 # produce <topic> [kcat args]: lines "key<TAB>value" on stdin; an empty value is a tombstone.
 produce() { local t=$1; shift; kcat -P -b "$BROKERS" -t "$t" -K $'\t' -Z "$@"; }
 consume_all() { local t=$1; shift; kcat -C -b "$BROKERS" -t "$t" -e -q "$@"; }
