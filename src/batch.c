@@ -179,8 +179,9 @@ size_t batch_reduce(struct batch *b)
 		size_t s;
 
 		m->superseded = 0;
-		if (m->outcome != OUT_PENDING || !m->route || !m->route->reduce || m->op == OP_IGNORE)
-			continue;
+		if (m->outcome != OUT_PENDING || m->err != EK_NONE || !m->route || !m->route->reduce ||
+		    m->op == OP_IGNORE)
+			continue;           /* a message in error has no (or partial) values */
 		s = key_hash(b, m) & (b->nslots - 1);
 		for (;;) {
 			int32_t j = b->slots[s];

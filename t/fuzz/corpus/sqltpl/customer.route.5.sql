@@ -1,0 +1,1 @@
+DELETE FROM public.customer WHERE id = ANY(:id::uuid[])

@@ -1,0 +1,1 @@
+INSERT INTO t VALUES (:a, :a, :b_c1::text[], ::x)

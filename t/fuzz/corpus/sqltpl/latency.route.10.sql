@@ -1,0 +1,7 @@
+INSERT INTO bench.customer_lat (id, email, status, updated_at, src_ts_ms, kafka_ts_ms, applied_at)
+                SELECT u.*, clock_timestamp()
+                  FROM unnest(:id::uuid[], :email::text[], :status::text[], :updated_at::timestamptz[],
+                              :src_ts_ms::bigint[], :kafka_ts_ms::bigint[]) AS u
+                ON CONFLICT (id) DO UPDATE
+                   SET email = EXCLUDED.email, status = EXCLUDED.status, updated_at = EXCLUDED.updated_at,
+                       src_ts_ms = EXCLUDED.src_ts_ms, kafka_ts_ms = EXCLUDED.kafka_ts_ms, applied_at = clock_timestamp()

@@ -1,0 +1,1 @@
+DELETE FROM bench.customer_lat WHERE id = ANY(:id::uuid[])

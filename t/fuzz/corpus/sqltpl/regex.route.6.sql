@@ -1,0 +1,1 @@
+INSERT INTO public.t (id, doc) VALUES (:id::bigint, :doc::jsonb) ON CONFLICT (id) DO UPDATE SET doc = EXCLUDED.doc

@@ -1,0 +1,1 @@
+DELETE FROM public.t WHERE id = :id::bigint
