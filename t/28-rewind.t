@@ -65,8 +65,8 @@ drained "  after the dump"
 r0=$(rewinds)
 pg_restore -h 127.0.0.1 -p "$PGPORT_T" -U cdcr -d sink --clean --if-exists --single-transaction "$T_TMP/sink.dump" \
     || bail "pg_restore failed"
-at=$(stored_offset t "$AUDIT" 0)
-ok $((at < produced ? 0 : 1)) "  the restored sink is behind ($at < $produced)"
+# (no look at the restored offset here: the idle check may repair it at once;
+# "the rewind is logged" below shows that the restore went back)
 feed 5 1000
 drained "  restored"
 exact
