@@ -644,10 +644,14 @@ static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, ch
 			log_error("the sink refuses the batch for a reason that is not one message's: offsets kept, "
 			          "retrying with back-off", LF_S("sqlstate", st), LF_S("fix", stall_hint(st)),
 			          LF_S("error", err), LF_I("attempt", attempt + 1), LF_I("messages", w->b.n));
+		} else if (rc == SINK_CHANGED) {
+			log_warn("the sink changed while the batch was replayed message by message (a table altered "
+			         "between two messages?): no message blamed, replaying the batch", LF_S("error", err),
+			         LF_I("attempt", attempt + 1), LF_I("messages", w->b.n));
 		} else if (rc != REDO) {
 			log_warn("sink unavailable, retrying the batch", LF_S("error", err), LF_I("attempt", attempt + 1));
 		}
-		if ((rc == SINK_STALL || rc == SINK_TRANSIENT) && backoff(a, attempt))
+		if ((rc == SINK_STALL || rc == SINK_TRANSIENT || rc == SINK_CHANGED) && backoff(a, attempt))
 			break;
 		if (reload_offsets(a, w))
 			break;

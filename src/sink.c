@@ -740,15 +740,21 @@ static enum sink_result exec_params(struct sink *s, const char *stmt, int n, cha
 	                   sqlstate, err, errlen);
 }
 
-enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
-                                      size_t nadv, char *err, size_t errlen)
-{
-	enum sink_result rc = sink_ensure(s, err, errlen);
-	char name[64], sqlstate[6], msg[1024], state0[6] = "", primary0[256] = "";
-	int nok = 0, nfail = 0, same = 1;
+/* What one pass of the slow path saw. */
+struct pass {
+	int nok, nfail, same;
+	char state0[6], primary0[256];
+};
 
-	if (rc)
-		return rc;
+/* One pass: BEGIN, the advances, every PENDING message under its own
+ * savepoint. Failed messages get EK_SQL. The transaction stays open. */
+static enum sink_result isolate_pass(struct sink *s, struct batch *b, const struct sink_advance *adv,
+                                     size_t nadv, struct pass *ps, char *err, size_t errlen)
+{
+	char name[64], sqlstate[6], msg[1024];
+	enum sink_result rc;
+
+	*ps = (struct pass){ .same = 1 };
 	if ((rc = check(s, PQexec(s->conn, "BEGIN"), "begin", err, errlen)))
 		return rc;
 	s->in_txn = 1;
@@ -757,7 +763,7 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 
 		bind_advance(s, &adv[i], &buf);
 		if ((rc = exec_params(s, "cdcr_advance", 5, NULL, err, errlen)))
-			goto fail;
+			return rc;
 	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
@@ -768,42 +774,93 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 		m->superseded = 0;
 		st = m->op == OP_DELETE ? &m->route->del : &m->route->upsert;
 		if ((rc = check(s, PQexec(s->conn, "SAVEPOINT cdcr_msg"), "savepoint", err, errlen)))
-			goto fail;
+			return rc;
 		bind_row(s, b, m, st);
 		stmt_name(name, sizeof(name), route_index(s, m->route), m->op == OP_DELETE ? "d" : "u");
 		rc = exec_params(s, name, st->nparams, sqlstate, msg, sizeof(msg));
 		if (rc == SINK_PERMANENT) {
-			if (nfail++ == 0) {
-				snprintf(state0, sizeof(state0), "%s", sqlstate);
-				snprintf(primary0, sizeof(primary0), "%s", s->last_primary);
-			} else if (strcmp(state0, sqlstate) || strcmp(primary0, s->last_primary)) {
-				same = 0;
+			if (ps->nfail++ == 0) {
+				snprintf(ps->state0, sizeof(ps->state0), "%s", sqlstate);
+				snprintf(ps->primary0, sizeof(ps->primary0), "%s", s->last_primary);
+			} else if (strcmp(ps->state0, sqlstate) || strcmp(ps->primary0, s->last_primary)) {
+				ps->same = 0;
 			}
 			snprintf(m->sqlstate, sizeof(m->sqlstate), "%s", sqlstate);
 			batch_set_error(b, m, EK_SQL, "%s", msg);
 			if ((rc = check(s, PQexec(s->conn, "ROLLBACK TO SAVEPOINT cdcr_msg"), "rollback to savepoint",
 			                err, errlen)))
-				goto fail;
+				return rc;
 			continue;
 		}
 		if (rc) {
 			snprintf(err, errlen, "%s", msg);
-			goto fail;
+			return rc;
 		}
 		if ((rc = check(s, PQexec(s->conn, "RELEASE SAVEPOINT cdcr_msg"), "release savepoint", err, errlen)))
-			goto fail;
-		nok++;
+			return rc;
+		ps->nok++;
 	}
-	if (nok == 0 && nfail >= 2 && same) {
-		snprintf(err, errlen, "all %d messages of the batch fail the same way (SQLSTATE %s): %s", nfail, state0,
-		         primary0);
+	return SINK_OK;
+}
+
+/* Forget the SQL verdicts of a pass; failed[i] says whether message i had one. */
+static void forget_sql_errors(struct batch *b, unsigned char *failed)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct bmsg *m = &b->m[i];
+
+		failed[i] = m->outcome == OUT_PENDING && m->err == EK_SQL;
+		if (failed[i]) {
+			m->err = EK_NONE;
+			m->sqlstate[0] = '\0';
+		}
+	}
+}
+
+enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
+                                      size_t nadv, char *err, size_t errlen)
+{
+	enum sink_result rc = sink_ensure(s, err, errlen);
+	unsigned char *failed = NULL;
+	struct pass ps;
+	int differ = 0;
+
+	if (rc)
+		return rc;
+	if ((rc = isolate_pass(s, b, adv, nadv, &ps, err, errlen)))
+		goto fail;
+	if (ps.nok == 0 && ps.nfail >= 2 && ps.same) {
+		snprintf(err, errlen, "all %d messages of the batch fail the same way (SQLSTATE %s): %s", ps.nfail,
+		         ps.state0, ps.primary0);
 		snprintf(s->last_state, sizeof(s->last_state), "uniform");
 		s->prepared = 0;
 		rc = SINK_STALL;
 		goto fail;
 	}
+	if (ps.nfail == 0 || ps.nok == 0)
+		return SINK_OK;
+	/* Some failed, some did not. A failed row's locks end with its
+	 * savepoint, so the sink may have changed between two messages (a
+	 * column made nullable, a constraint dropped): then the early failures
+	 * are no message's fault. A second pass must agree message by message. */
+	failed = xcalloc(b->n, 1);
+	forget_sql_errors(b, failed);
+	sink_rollback(s);
+	if ((rc = isolate_pass(s, b, adv, nadv, &ps, err, errlen)))
+		goto fail;
+	for (size_t i = 0; i < b->n && !differ; i++)
+		differ = failed[i] != (b->m[i].outcome == OUT_PENDING && b->m[i].err == EK_SQL);
+	if (differ) {
+		forget_sql_errors(b, failed);
+		snprintf(err, errlen, "two message-by-message replays of the batch disagree on which messages fail");
+		s->prepared = 0;
+		rc = SINK_CHANGED;
+		goto fail;
+	}
+	free(failed);
 	return SINK_OK;
 fail:
+	free(failed);
 	sink_rollback(s);
 	return rc;
 }

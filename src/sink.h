@@ -27,6 +27,8 @@ enum sink_result {
 	SINK_STALL,       /* not about one message: a privilege, a missing table or column, a
 	                     read-only or full sink, or every message failing the same way; keep the
 	                     offsets, retry the batch after a back-off until it is fixed */
+	SINK_CHANGED,     /* the sink changed while the batch was replayed message by message
+	                     (two replays disagree): retry the batch */
 };
 
 /* Advance of one partition within a batch. expected < 0: no row stored yet. */
@@ -79,8 +81,11 @@ int sink_answering(const struct sink *s);
  * fail permanently get err = EK_SQL, sqlstate and a message, and stay
  * PENDING for the caller's policy. When at least two were tried and every
  * one failed with the same SQLSTATE and message, that is no message's fault:
- * SINK_STALL (rolled back). On SINK_OK the transaction is left OPEN: the
- * caller must sink_commit() or sink_rollback(). */
+ * SINK_STALL (rolled back). When some fail and some do not, a second replay
+ * must fail the same messages, or the sink changed under the first (DDL slips
+ * in between two messages): SINK_CHANGED, rolled back, no verdicts kept.
+ * On SINK_OK the transaction is left OPEN: the caller must sink_commit() or
+ * sink_rollback(). */
 enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
                                       size_t nadv, char *err, size_t errlen);
 enum sink_result sink_commit(struct sink *s, char *err, size_t errlen);

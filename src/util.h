@@ -1,6 +1,6 @@
 /* util.h — small helpers shared by the modules.
  *
- * xrealloc, xstrdup: allocation that cannot fail silently. Running out of memory is
+ * xrealloc, xcalloc, xstrdup: allocation that cannot fail silently. Running out of memory is
  * not a condition cdcrouter can handle in a useful way: it exits, and the
  * offsets stored in the sink make the restart resume exactly where it was.
  * mono_ns: the monotonic clock, for timeouts and back-offs. */
@@ -22,6 +22,13 @@ static inline void *xrealloc(void *p, size_t n)
 		abort();
 	}
 	return q;
+}
+
+static inline void *xcalloc(size_t n, size_t size)
+{
+	size_t bytes = n * size;
+
+	return memset(xrealloc(NULL, bytes), 0, bytes);
 }
 
 static inline char *xstrdup(const char *s)

@@ -5,7 +5,8 @@
 # all fail the same way (here a NOT NULL column the route does not fill,
 # 23502). Each time: nothing applied and nothing dead-lettered, the stored
 # offset stays, the error line says what to fix, the batch is retried; once
-# the sink is fixed cdcrouter goes on by itself and the rows are exact.
+# the sink is fixed cdcrouter goes on by itself and the rows are exact, also
+# when the fix lands while the batch is replayed message by message.
 # The sink role is an ordinary role, not a superuser. Private PostgreSQL
 # (a tmpfs tablespace for the full disk: needs root) + mock broker.
 source "$CDCR_SRCDIR/t/lib/setup.sh"
@@ -104,6 +105,30 @@ stall uniform "all messages failing alike (23502)"
 like "$(grep '"sqlstate":"uniform"' "$T_TMP/cdcr.log" | tail -1)" 'SQLSTATE 23502' "  the error names the SQLSTATE they share"
 sql -c "ALTER TABLE public.customer ALTER COLUMN note DROP NOT NULL"
 resumed "the column made nullable"
+
+# 7. the fix lands while the batch is replayed message by message, as the
+# ALTER above could: a failed row's lock ends with its savepoint, so DDL
+# slips between two messages. A trigger makes each row take 20 ms, so a
+# replay of the batch lasts seconds; the column is made nullable during one.
+# Messages that failed before the fix are no message's fault: nothing
+# dead-lettered, every row exact.
+case_events 8 200 200
+sql -c "UPDATE public.customer SET note = ''" -c "ALTER TABLE public.customer ALTER COLUMN note SET NOT NULL" \
+    -c "CREATE FUNCTION slow_row() RETURNS trigger LANGUAGE plpgsql AS \$\$BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END\$\$" \
+    -c "CREATE TRIGGER slow_row BEFORE INSERT OR UPDATE ON public.customer FOR EACH ROW EXECUTE FUNCTION slow_row()"
+isolations() { grep -c '"msg":"batch failed with a data error, isolating' "$T_TMP/cdcr.log" || true; }
+stalls0=$(stall_lines uniform)
+produce "$TOPIC" <"$ev"; produced=$((produced + $(wc -l <"$ev")))
+more_stalls() { (( $(stall_lines uniform) > stalls0 )); }
+wait_until 60 "the batch stalls (uniform)" more_stalls; ok $? "fixed during a replay: the batch stalls first"
+iso0=$(isolations)
+more_isolations() { (( $(isolations) > iso0 )); }
+wait_until 30 "the next replay begins" more_isolations
+sql -c "ALTER TABLE public.customer ALTER COLUMN note DROP NOT NULL"
+resumed "  the column made nullable mid-replay"
+is "$(dlq_count)" 0 "  nothing dead-lettered"
+like "$(grep '"msg":"the sink changed while' "$T_TMP/cdcr.log" | tail -1)" '"msg":"the sink changed while the batch was replayed' "  the change is seen and said"
+sql -c "DROP TRIGGER slow_row ON public.customer"
 
 # a single poison message next to good ones is still a data error for the policy
 printf '{"id":"00000000-0000-4000-8000-0000000000ee"}\t{"id":"00000000-0000-4000-8000-0000000000ee","email":"no-at-sign","status":"s","updated_at":"2026-03-01T00:00:00Z"}\n' | produce "$TOPIC"
