@@ -155,8 +155,11 @@ extern "C" int json_number_exact(const char *p, size_t n)
 				point++;
 		}
 	}
-	if (p < e)                                     // e or E
-		point += strtol(p + 1, nullptr, 10);
+	if (p < e) {                                   // e or E; beyond ±100000 d is 0 or inf anyway
+		long x = strtol(p + 1, nullptr, 10);
+
+		point += x > 100000 ? 100000 : x < -100000 ? -100000 : x;
+	}
 	while (!digs.empty() && digs.back() == '0')
 		digs.pop_back();
 	if (digs.empty())

@@ -2,9 +2,11 @@
 #include "extract.h"
 
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "json.h"
 #include "kmsg.h"
 #include "tap.h"
 
@@ -270,6 +272,21 @@ int main(void)
 			routes_free(&rs6);
 		}
 		routes_free(&rq);
+	}
+
+	/* which number literals a double holds exactly, exponents of any size
+	 * (an exponent beyond a long once overflowed: found by t/fuzz/fuzz_extract) */
+	{
+		static const struct { const char *lit; int exact; } nums[] = {
+			{ "0", 1 }, { "-0.0", 1 }, { "0e99999999999999999999999999", 1 }, { "1.5", 1 },
+			{ "9007199254740992", 1 }, { "9007199254740993", 0 }, { "1e400", 0 }, { "1e-400", 0 },
+			{ "1e23456789012345678901234567894", 0 }, { "-1e-23456789012345678901234567894", 0 },
+			{ "123456789012345.5", 0 }, { "1e22", 1 },
+		};
+
+		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+			ok(json_number_exact(nums[i].lit, strlen(nums[i].lit)) == nums[i].exact, "%s is %sexact as a double",
+			   nums[i].lit, nums[i].exact ? "" : "not ");
 	}
 
 	batch_free(&b);
