@@ -611,12 +611,12 @@ static void work_reset(struct apply_work *w)
 /* Bring w to a committed end from a failed (or successful) first attempt:
  * isolate data errors, retry transient ones and stalls with back-off after
  * re-reading the stored offsets, re-read them after a fence. Empties w.
- * Returns 0, or an exit code (policy stop). A stop request during retries
+ * Returns APPLY_OK, or APPLY_POLICY_STOP. A stop request during retries
  * returns 0 with nothing committed: the next run resumes from the stored
  * offsets. */
-static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, char *err, size_t errlen)
+static enum apply_result settle(struct apply *a, struct apply_work *w, enum sink_result rc, char *err, size_t errlen)
 {
-	int ret = EXIT_OK;
+	enum apply_result ret = APPLY_OK;
 
 	a->settling = w;
 	for (int attempt = 0;; attempt++) {
@@ -625,7 +625,7 @@ static int settle(struct apply *a, struct apply_work *w, enum sink_result rc, ch
 			         LF_I("messages", w->b.n));
 			rc = isolate(a, w, err, errlen);
 			if (rc == SINK_PERMANENT) {
-				ret = EXIT_POLICY_STOP;
+				ret = APPLY_POLICY_STOP;
 				break;
 			}
 		}
@@ -691,7 +691,7 @@ static void park(struct apply *a, struct bmsg *m)
 	         LF_I("offset", p->parked_from));
 }
 
-int apply_prepare(struct apply *a)
+enum apply_result apply_prepare(struct apply *a)
 {
 	struct apply_work *w = a->cur;
 	struct batch *b = &w->b;
@@ -714,16 +714,16 @@ int apply_prepare(struct apply *a)
 			continue;
 		}
 		if (fail_message(a, m, b))
-			return EXIT_POLICY_STOP;
+			return APPLY_POLICY_STOP;
 	}
 	for (size_t i = 0; i < a->parts.n; i++)
 		if (a->parts.v[i]->parked)
 			drop_partition(b, a->parts.v[i]->topic, a->parts.v[i]->partition);
 	w->extract_ns = apply_now_ns() - w->t0;
-	return EXIT_OK;
+	return APPLY_OK;
 }
 
-int apply_launch(struct apply *a)
+enum apply_result apply_launch(struct apply *a)
 {
 	struct apply_work *w = a->cur;
 	enum sink_result rc = SINK_OK;
@@ -737,7 +737,7 @@ int apply_launch(struct apply *a)
 		a->settling = NULL;
 		work_reset(w);
 		wait_resume(&a->wt);
-		return EXIT_OK;
+		return APPLY_OK;
 	}
 	a->settling = NULL;
 	build_advances(a, w);              /* a rebalance during the wait may have dropped messages */
@@ -748,7 +748,7 @@ int apply_launch(struct apply *a)
 		return settle(a, w, rc, err, sizeof(err));
 	w->sent = 1;
 	a->fly = w;
-	return EXIT_OK;
+	return APPLY_OK;
 }
 
 /* The batch in flight gets its verdict, inside a rebalance callback (or
@@ -781,17 +781,17 @@ void apply_revoke(struct apply *a, const rd_kafka_topic_partition_list_t *l)
 		build_advances(a, a->settling);
 }
 
-int apply_complete(struct apply *a)
+enum apply_result apply_complete(struct apply *a)
 {
 	struct apply_work *w = a->fly;
 	char err[1024] = "";
 	enum sink_result rc;
 
 	if (!w)
-		return EXIT_OK;
+		return APPLY_OK;
 	if (a->wt.in_rebalance) {
 		quiesce(a);
-		return EXIT_OK;
+		return APPLY_OK;
 	}
 	a->fly = NULL;
 	rc = w->sent ? sink_wait(a->sink, err, sizeof(err)) : w->rc;

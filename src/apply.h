@@ -32,7 +32,6 @@
 #include "config.h"
 #include "consumer.h"
 #include "dlq.h"
-#include "engine.h"
 #include "extract.h"
 #include "parts.h"
 #include "sink.h"
@@ -56,7 +55,6 @@ struct apply {
 	struct dlq *dlq;
 	struct tele *tele;
 	struct consumer *cons;
-	struct engine_flags *flags;
 	/* owned */
 	struct wait wt;           /* waits keep the consumer served (its cons, dlq, stop, tick set by the engine) */
 	struct extractor *x;
@@ -103,13 +101,17 @@ void apply_sink_changed(struct apply *a);
 #define APPLY_IDLE_CHECK_MS 2000
 void apply_idle(struct apply *a);
 
-/* Route + extract a->cur; data errors get their policy. 0 or an exit code. */
-int apply_prepare(struct apply *a);
+/* What the batch steps return: APPLY_POLICY_STOP when a message failed
+ * under on_error = "stop" (nothing of its batch committed). */
+enum apply_result { APPLY_OK = 0, APPLY_POLICY_STOP };
+
+/* Route + extract a->cur; data errors get their policy. */
+enum apply_result apply_prepare(struct apply *a) __attribute__((warn_unused_result));
 /* Send a->cur to the sink and make it the batch in flight (settling it
- * synchronously if sending fails). 0 or an exit code. */
-int apply_launch(struct apply *a);
+ * synchronously if sending fails). */
+enum apply_result apply_launch(struct apply *a) __attribute__((warn_unused_result));
 /* Wait for the batch in flight, retry or isolate as needed, then commit
- * Kafka offsets, log and report it. 0 (also when none) or an exit code. */
-int apply_complete(struct apply *a);
+ * Kafka offsets, log and report it (APPLY_OK also when none). */
+enum apply_result apply_complete(struct apply *a) __attribute__((warn_unused_result));
 
 #endif

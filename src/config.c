@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dirlist.h"
 #include "log.h"
 
 enum ctype { C_STR, C_INT, C_FLOAT, C_BOOL, C_LIST };
@@ -76,36 +76,6 @@ static const struct setting settings[] = {
 	{ "otlp.gzip", C_BOOL, OFF(otlp_gzip), "false", R_TELE, "gzip request bodies" },
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
-
-/* ---- errors ---------------------------------------------------------- */
-
-void errlist_add(struct errlist *e, const char *file, int line, const char *fmt, ...)
-{
-	char msg[1024], *s;
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		n = asprintf(&s, "%s:%d: %s", file, line, msg);
-	else
-		n = asprintf(&s, "%s: %s", file, msg);
-	if (n < 0)
-		return;
-	e->v = xrealloc(e->v, (e->n + 1) * sizeof(*e->v));
-	e->v[e->n++] = s;
-}
-
-void errlist_free(struct errlist *e)
-{
-	for (size_t i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-	e->v = NULL;
-	e->n = 0;
-}
 
 /* ---- values ---------------------------------------------------------- */
 
@@ -261,39 +231,6 @@ static int read_file(struct config *c, const char *file, int is_main, struct err
 	return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Sorted list of dir/<name><suffix>. Missing directory = empty list. */
-char **config_list_dir(const char *dir, const char *suffix, size_t *np)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	char **v = NULL;
-	size_t n = 0, sl = strlen(suffix);
-
-	*np = 0;
-	if (!d)
-		return NULL;
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (de->d_name[0] == '.' || l <= sl || strcmp(de->d_name + l - sl, suffix) != 0)
-			continue;
-		v = xrealloc(v, (n + 1) * sizeof(*v));
-		if (asprintf(&v[n], "%s/%s", dir, de->d_name) < 0)
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_str);
-	*np = n;
-	return v;
-}
-
 static char *resolve(const struct config *c, const char *p)
 {
 	char *r;
@@ -349,26 +286,6 @@ static void apply_env(struct config *c, struct errlist *errs)
 		c->password = strdup(getenv("CDCROUTER_SINK_PASSWORD"));
 }
 
-const char *policy_name(enum error_policy p)
-{
-	switch (p) {
-	case POLICY_DLQ: return "dlq";
-	case POLICY_SKIP: return "skip";
-	case POLICY_STOP: return "stop";
-	default: return "default";
-	}
-}
-
-int policy_parse(const char *s, enum error_policy *out)
-{
-	if (!strcmp(s, "dlq")) *out = POLICY_DLQ;
-	else if (!strcmp(s, "skip")) *out = POLICY_SKIP;
-	else if (!strcmp(s, "stop")) *out = POLICY_STOP;
-	else if (!*s) *out = POLICY_DEFAULT;
-	else return -1;
-	return 0;
-}
-
 static void validate(struct config *c, struct errlist *errs)
 {
 	enum log_level lv;
@@ -391,7 +308,7 @@ static void validate(struct config *c, struct errlist *errs)
 		errlist_add(errs, c->path, 0, "apply.batch_wait_ms must be >= 0");
 	if (c->retry_backoff_ms < 1 || c->retry_backoff_max_ms < c->retry_backoff_ms)
 		errlist_add(errs, c->path, 0, "apply.retry_backoff_ms must be >= 1 and <= retry_backoff_max_ms");
-	if (policy_parse(c->on_error, &c->policy))
+	if (route_policy_parse(c->on_error, &c->policy))
 		errlist_add(errs, c->path, 0, "apply.on_error must be dlq, skip or stop");
 	if (c->policy == POLICY_DEFAULT)
 		c->policy = *c->dead_letter_topic ? POLICY_DLQ : POLICY_SKIP;
@@ -430,7 +347,7 @@ struct config *config_load(const char *path, struct errlist *errs)
 
 	if (read_file(c, path, 1, errs) == 0) {
 		confdir = resolve(c, c->conf_dir);
-		files = config_list_dir(confdir, ".conf", &nf);
+		files = dirlist_sorted(confdir, ".conf", &nf);
 		for (size_t i = 0; i < nf; i++)
 			read_file(c, files[i], 0, errs);
 	}

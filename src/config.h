@@ -13,9 +13,8 @@
 
 #include <stddef.h>
 
+#include "errlist.h"
 #include "route.h"
-
-enum error_policy { POLICY_DEFAULT = 0, POLICY_DLQ, POLICY_SKIP, POLICY_STOP };
 
 struct strlist {
 	char **v;
@@ -67,23 +66,10 @@ struct config {
 	struct routes *routes;      /* owned */
 };
 
-/* Error sink: every problem found, as "file:line: message". */
-struct errlist {
-	char **v;
-	size_t n;
-};
-void errlist_add(struct errlist *e, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-void errlist_free(struct errlist *e);
-
 /* Load everything (main file, drop-ins, environment, routes). Returns NULL
  * and fills errs when anything is wrong; never half-applies. */
 struct config *config_load(const char *path, struct errlist *errs);
 void config_free(struct config **cp);
-
-/* Sorted malloc'd paths dir/<name><suffix> (names starting with '.' skipped);
- * a missing directory gives an empty list. */
-char **config_list_dir(const char *dir, const char *suffix, size_t *np);
 
 /* Print the settings table (key, type, default, doc) for --help-config. */
 void config_print_reference(void);
@@ -100,8 +86,5 @@ enum {
 unsigned config_changes(const struct config *a, const struct config *b);
 /* "live", or e.g. "consumer,dead-letter", for a CONFIG_R_* mask without LIVE. */
 const char *config_reload_name(unsigned r, char *buf, size_t len);
-
-const char *policy_name(enum error_policy p);
-int policy_parse(const char *s, enum error_policy *out);
 
 #endif

@@ -38,7 +38,6 @@ static void sync_apply(struct engine *e)
 	e->ap.dlq = e->dlq;
 	e->ap.tele = e->tele;
 	e->ap.cons = e->cons;
-	e->ap.flags = e->flags;
 	e->ap.wt.cons = e->cons;
 	e->ap.wt.dlq = e->dlq;
 	e->ap.wt.stop = &e->flags->stop;
@@ -46,13 +45,19 @@ static void sync_apply(struct engine *e)
 	e->ap.wt.tick_opaque = e;
 }
 
+/* The process exit status for what the data path returned. */
+static int exit_of(enum apply_result r)
+{
+	return r == APPLY_POLICY_STOP ? EXIT_POLICY_STOP : EXIT_OK;
+}
+
 /* Finish the batch in flight before anything else touches the sink. */
 static void settle_inflight(struct engine *e)
 {
-	int rc = apply_complete(&e->ap);
+	enum apply_result rc = apply_complete(&e->ap);
 
 	if (rc && !e->exit_code) {
-		e->exit_code = rc;
+		e->exit_code = exit_of(rc);
 		e->flags->stop = 1;
 	}
 }
@@ -483,7 +488,7 @@ int engine_run(struct engine *e)
 	log_info("cdcrouter running", LF_S("group", e->cfg->group_id), LF_I("routes", e->cfg->routes->n),
 	         LF_I("generation", e->generation));
 	while (!e->flags->stop) {
-		int rc = EXIT_OK, rc2;
+		enum apply_result rc = APPLY_OK, rc2;
 
 		if (e->flags->reload) {
 			e->flags->reload = 0;
@@ -502,7 +507,7 @@ int engine_run(struct engine *e)
 		if (!rc && e->ap.cur->b.n)
 			rc = apply_launch(&e->ap);
 		if (rc) {
-			e->exit_code = rc;
+			e->exit_code = exit_of(rc);
 			break;
 		}
 		periodic(e);

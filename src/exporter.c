@@ -658,12 +658,12 @@ struct exporter *exporter_new(const struct exporter_config *cfg, char *err, size
 	if (e->hdrs && e->gzip && !curl_slist_append(e->hdrs, "Content-Encoding: gzip"))
 		goto nomem;
 	for (size_t i = 0; i < cfg->n_headers && e->hdrs; i++) {
-		const struct tele_kv *h = &cfg->headers[i];
-		if (!header_ok(h->key) || !*h->key || strchr(h->key, ':') || !header_ok(h->value)) {
-			snprintf(err, errlen, "invalid telemetry header '%s'", h->key ? h->key : "");
+		const struct exporter_header *h = &cfg->headers[i];
+		if (!header_ok(h->name) || !*h->name || strchr(h->name, ':') || !header_ok(h->value)) {
+			snprintf(err, errlen, "invalid telemetry header '%s'", h->name ? h->name : "");
 			goto fail;
 		}
-		snprintf(line, sizeof(line), "%s: %s", h->key, h->value);
+		snprintf(line, sizeof(line), "%s: %s", h->name, h->value);
 		if (!curl_slist_append(e->hdrs, line))
 			goto nomem;
 	}

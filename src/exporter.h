@@ -21,7 +21,6 @@
 #include <stdint.h>
 
 #include "otlp.h"
-#include "telemetry.h"          /* struct tele_kv */
 
 enum exporter_signal { EXPORTER_TRACES, EXPORTER_METRICS, EXPORTER_LOGS, EXPORTER_NSIGNALS };
 
@@ -41,9 +40,14 @@ struct exporter_stats {
 typedef int (*exporter_collect_fn)(void *arg, const struct exporter_stats *st,
                                    uint8_t **buf, size_t *len, size_t *n_points);
 
+struct exporter_header {             /* an extra HTTP header: "name: value" */
+	const char *name;
+	const char *value;
+};
+
 struct exporter_config {
 	const char *endpoint;               /* base URL; trailing '/' ignored */
-	const struct tele_kv *headers;      /* extra HTTP headers */
+	const struct exporter_header *headers;  /* extra HTTP headers */
 	size_t n_headers;
 	const struct otlp_resource *resource;   /* borrowed: must outlive the exporter */
 	int interval_ms;                    /* metrics period; max age of a queued span/log */

@@ -2,6 +2,7 @@
 #include "util.h"
 #include "extract.h"
 
+#include <jq.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -3,12 +3,14 @@
 #include "route.h"
 
 #include <ctype.h>
+#include <jq.h>
 #include <libconfig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
+#include "dirlist.h"
+#include "errlist.h"
 #include "sqltpl.h"
 
 const char *route_op_name(enum route_op op)
@@ -249,7 +251,17 @@ static int *load_names(struct route *r, config_t *cf, const char *key, int *n, c
 
 static void route_clear(struct route *r);
 
-static int load_one(struct route *r, const char *file, int default_policy, struct errlist *errs)
+int route_policy_parse(const char *s, enum error_policy *out)
+{
+	if (!strcmp(s, "dlq")) *out = POLICY_DLQ;
+	else if (!strcmp(s, "skip")) *out = POLICY_SKIP;
+	else if (!strcmp(s, "stop")) *out = POLICY_STOP;
+	else if (!*s) *out = POLICY_DEFAULT;
+	else return -1;
+	return 0;
+}
+
+static int load_one(struct route *r, const char *file, enum error_policy default_policy, struct errlist *errs)
 {
 	config_t cf;
 	config_setting_t *root, *params, *s;
@@ -372,7 +384,7 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 	if ((v = get_str(&cf, "on_error", file, errs))) {
 		enum error_policy p;
 
-		if (policy_parse(v, &p) || p == POLICY_DEFAULT)
+		if (route_policy_parse(v, &p) || p == POLICY_DEFAULT)
 			errlist_add(errs, file, config_setting_source_line(config_lookup(&cf, "on_error")),
 			            "on_error must be dlq, skip or stop");
 		else
@@ -382,11 +394,11 @@ static int load_one(struct route *r, const char *file, int default_policy, struc
 	return errs->n == nerr0 ? 0 : -1;
 }
 
-struct routes *routes_load(const char *dir, int default_policy, struct errlist *errs)
+struct routes *routes_load(const char *dir, enum error_policy default_policy, struct errlist *errs)
 {
 	struct routes *rs = calloc(1, sizeof(*rs));
 	size_t nf, nerr0 = errs->n;
-	char **files = config_list_dir(dir, ".route", &nf);
+	char **files = dirlist_sorted(dir, ".route", &nf);
 
 	if (!files) {
 		FILE *f = fopen(dir, "r");

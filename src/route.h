@@ -29,11 +29,16 @@
 
 #include <regex.h>
 #include <stddef.h>
-#include <jq.h>
 
 #include "json.h"
 
 struct errlist;
+struct jq_state;                /* jq.h: only route.c and extract.c run programs */
+
+/* What happens to a message that fails for good: DEFAULT = the config's. */
+enum error_policy { POLICY_DEFAULT = 0, POLICY_DLQ, POLICY_SKIP, POLICY_STOP };
+/* "dlq", "skip", "stop" or "" (DEFAULT): 0, else -1. */
+int route_policy_parse(const char *s, enum error_policy *out);
 
 enum route_op { OP_UPSERT = 0, OP_DELETE, OP_IGNORE };
 const char *route_op_name(enum route_op op);
@@ -49,7 +54,7 @@ struct route_param {
 	int slot;                /* PK_VALUE_PATH, PK_KEY_PATH: its slot in route->vpaths / kpaths */
 	enum meta_field meta;    /* PK_META */
 	char *header;            /* PK_HEADER: the header name */
-	jq_state *jq;            /* PK_JQ */
+	struct jq_state *jq;     /* PK_JQ */
 	int required;
 };
 
@@ -75,7 +80,7 @@ struct route {
 	int nkey;
 	int reduce;
 	char *op_expr;           /* NULL: default op detection */
-	jq_state *op_jq;
+	struct jq_state *op_jq;
 	struct json_paths *vpaths;   /* what is read of the value: the value paths, __deleted, __source_ts_ms */
 	struct json_paths *kpaths;   /* of the key: the key paths; NULL if none */
 	int slot_deleted, slot_source_ts;   /* in vpaths */
@@ -85,7 +90,7 @@ struct route {
 	int uses_headers;        /* some param reads $meta.headers */
 	int uses_jq;             /* some param or the op runs a jq program */
 	struct route_stmt upsert, del, upsert_batch, delete_batch;
-	int policy;              /* enum error_policy, resolved */
+	enum error_policy policy;   /* resolved: never DEFAULT */
 };
 
 struct routes {
@@ -96,9 +101,9 @@ struct routes {
 	size_t ncache;
 };
 
-/* Load every dir/NAME.route. default_policy is an enum error_policy. Errors
- * (file:line) go to errs; returns NULL if any. */
-struct routes *routes_load(const char *dir, int default_policy, struct errlist *errs);
+/* Load every dir/NAME.route; a route without on_error gets default_policy.
+ * Errors (file:line) go to errs; returns NULL if any. */
+struct routes *routes_load(const char *dir, enum error_policy default_policy, struct errlist *errs);
 void routes_free(struct routes **rp);
 
 /* The route for a topic: an exact topic first, else the first regex route

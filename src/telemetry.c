@@ -21,6 +21,7 @@
 
 #include "exporter.h"
 #include "otlp.h"
+#include "util.h"
 
 #define SPAN_STR_MAX    1024    /* any one string of a queued span */
 #define LOG_STR_MAX     2048    /* any one string of a queued log record */
@@ -793,6 +794,7 @@ static void uuid4(char out[37])
 struct tele *tele_new(const struct tele_config *cfg, char *err, size_t errlen)
 {
 	struct tele *t;
+	struct exporter_header *hdrs;
 	char host[256] = "", uuid[37];
 
 	if (errlen)
@@ -836,13 +838,17 @@ struct tele *tele_new(const struct tele_config *cfg, char *err, size_t errlen)
 	t->res.scope_name = "cdcrouter";
 	t->res.scope_version = cfg->service_version ? cfg->service_version : "";
 
+	hdrs = xcalloc(cfg->n_headers + 1, sizeof(*hdrs));
+	for (size_t i = 0; i < cfg->n_headers; i++)
+		hdrs[i] = (struct exporter_header){ cfg->headers[i].key, cfg->headers[i].value };
 	struct exporter_config ec = {
-		.endpoint = cfg->endpoint, .headers = cfg->headers, .n_headers = cfg->n_headers,
+		.endpoint = cfg->endpoint, .headers = hdrs, .n_headers = cfg->n_headers,
 		.resource = &t->res, .interval_ms = cfg->export_interval_ms, .queue_max = cfg->queue_max,
 		.max_batch = cfg->max_batch, .timeout_ms = cfg->timeout_ms, .gzip = cfg->gzip,
 		.collect_metrics = collect, .collect_arg = t,
 	};
 	t->exp = exporter_new(&ec, err, errlen);
+	free(hdrs);             /* the exporter keeps its own copy */
 	if (!t->exp)
 		goto fail;
 	return t;
