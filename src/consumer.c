@@ -263,7 +263,6 @@ void consumer_each_lag(struct consumer *c, void (*fn)(void *, const char *, int3
 	rd_kafka_topic_partition_list_destroy(a);
 }
 
-rd_kafka_t *consumer_handle(struct consumer *c) { return c->rk; }
 
 rd_kafka_topic_partition_list_t *consumer_assignment(struct consumer *c)
 {

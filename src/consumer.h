@@ -44,8 +44,6 @@ void consumer_commit(struct consumer *c, const rd_kafka_topic_partition_list_t *
 void consumer_each_lag(struct consumer *c, void (*fn)(void *opaque, const char *topic, int32_t partition,
                                                       int64_t lag), void *opaque);
 
-rd_kafka_t *consumer_handle(struct consumer *c);
-
 /* The current assignment (the caller destroys it); NULL if none. */
 rd_kafka_topic_partition_list_t *consumer_assignment(struct consumer *c);
 /* Pause or resume one assigned partition. Pausing drops what was fetched

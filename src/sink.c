@@ -156,7 +156,6 @@ void sink_set_routes(struct sink *s, const struct routes *rs)
 	s->prepared = 0;
 }
 
-int sink_connected(const struct sink *s) { return s->conn && PQstatus(s->conn) == CONNECTION_OK; }
 
 /* One line: "what: primary message (detail)"; PostgreSQL's multi-line
  * messages would break log lines and Kafka headers. */
@@ -711,7 +710,6 @@ enum sink_result sink_wait(struct sink *s, char *err, size_t errlen)
 	return pipe_end(s, p);
 }
 
-int sink_pending(const struct sink *s) { return s->pending; }
 
 int sink_answering(const struct sink *s)
 {

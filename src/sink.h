@@ -48,7 +48,6 @@ void sink_set_routes(struct sink *s, const struct routes *rs);
 
 /* Connect if needed, create the cdcrouter schema, prepare statements. */
 enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen);
-int sink_connected(const struct sink *s);
 
 /* Stored next offset: 1 found, 0 none, -1 error (err filled). */
 int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64_t *next,
@@ -72,7 +71,6 @@ enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_a
 enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
                            char *err, size_t errlen);
 enum sink_result sink_wait(struct sink *s, char *err, size_t errlen);
-int sink_pending(const struct sink *s);
 /* The server has started answering the pending batch (never blocks). */
 int sink_answering(const struct sink *s);
 
