@@ -14,14 +14,6 @@
 #define REDO ((enum sink_result)100)
 #define DLQ_WAIT_LOG_MS 5000      /* dead-letter acks outstanding this long: say so */
 
-uint64_t apply_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 void apply_init(struct apply *a)
 {
 	memset(a, 0, sizeof(*a));
@@ -400,7 +392,7 @@ static int fail_message(struct apply *a, struct bmsg *m, const struct batch *b)
 	if (p == POLICY_STOP) {
 		m->outcome = OUT_FAILED;
 		log_msg(LOG_ERROR, b, m, "message failed, policy stop: exiting with offsets untouched");
-		report(a, b, m, apply_now_ns());
+		report(a, b, m, real_ns());
 		return -1;
 	}
 	m->outcome = p == POLICY_DLQ ? OUT_DLQ : OUT_SKIPPED;
@@ -561,7 +553,7 @@ static const char *stall_hint(const char *st)
 static void finish(struct apply *a, struct apply_work *w)
 {
 	struct batch *b = &w->b;
-	uint64_t end = apply_now_ns();
+	uint64_t end = real_ns();
 	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new((int)w->nadv);
 
 	for (size_t j = 0; j < w->nadv; j++) {
@@ -696,7 +688,7 @@ enum apply_result apply_prepare(struct apply *a)
 	struct apply_work *w = a->cur;
 	struct batch *b = &w->b;
 
-	w->t0 = apply_now_ns();
+	w->t0 = real_ns();
 	filter_applied(a, w);
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
@@ -719,7 +711,7 @@ enum apply_result apply_prepare(struct apply *a)
 	for (size_t i = 0; i < a->parts.n; i++)
 		if (a->parts.v[i]->parked)
 			drop_partition(b, a->parts.v[i]->topic, a->parts.v[i]->partition);
-	w->extract_ns = apply_now_ns() - w->t0;
+	w->extract_ns = real_ns() - w->t0;
 	return APPLY_OK;
 }
 

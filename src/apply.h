@@ -70,8 +70,6 @@ struct apply {
 void apply_init(struct apply *a);
 void apply_free(struct apply *a);
 
-uint64_t apply_now_ns(void);
-
 /* Rebalance callbacks (the engine sets wt.in_rebalance around them). Assign:
  * each partition's start offset from the sink (retrying while it is away;
  * -1 = stopping). Revoke: the batch in flight gets its verdict, then what

@@ -413,7 +413,7 @@ static void take(struct engine *e, struct batch *b, rd_kafka_message_t *k, uint6
 	const void *tp = NULL;
 	size_t tplen = 0;
 
-	m->start_ns = apply_now_ns();
+	m->start_ns = real_ns();
 	if (b->n == 1)
 		*deadline = mono_ns() + (uint64_t)e->cfg->batch_wait_ms * 1000000ULL;
 	if (rd_kafka_message_headers(k, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)

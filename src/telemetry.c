@@ -157,12 +157,6 @@ void tele_format_traceparent(const struct tele_ctx *ctx, char out[56])
 	snprintf(out, 56, "00-%s-%s-%02x", ctx->trace_hex, ctx->span_hex, ctx->sampled ? 1 : 0);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- metrics: definitions */
 
@@ -287,7 +281,7 @@ static struct series *series_new(struct tele *t, int metric, const char *const *
 	memset(s, 0, sizeof(*s));
 	s->metric = metric;
 	s->overflow = overflow;
-	s->start_ns = now_ns();
+	s->start_ns = real_ns();
 	for (size_t i = 0; i < n; i++) {
 		s->vals[i] = strdup(overflow ? "" : vals[i]);     /* already cut by series_get */
 		if (!s->vals[i]) {
@@ -392,7 +386,7 @@ static int collect(void *arg, const struct exporter_stats *st, uint8_t **buf, si
 	struct otlp_attr *attrs = NULL;
 	uint64_t *bk = NULL;
 	size_t nm = 0, np = 0, na = 0;
-	uint64_t now = now_ns();
+	uint64_t now = real_ns();
 	int rc = -1;
 
 	pthread_mutex_lock(&t->mu);
@@ -729,7 +723,7 @@ void tele_log(struct tele *t, int severity, const char *message,
 	if (!t)
 		return;
 	memset(&l, 0, sizeof(l));
-	l.time_ns = l.observed_ns = now_ns();
+	l.time_ns = l.observed_ns = real_ns();
 	l.severity = severity;
 	l.severity_text = severity_text(severity);
 	l.body = message ? message : "";

@@ -3,7 +3,9 @@
  * xrealloc, xcalloc, xstrdup: allocation that cannot fail silently. Running out of memory is
  * not a condition cdcrouter can handle in a useful way: it exits, and the
  * offsets stored in the sink make the restart resume exactly where it was.
- * mono_ns: the monotonic clock, for timeouts and back-offs. */
+ * mono_ns: the monotonic clock, for timeouts, intervals and back-offs;
+ * real_ns: the wall clock, for timestamps that leave the process (spans,
+ * logs, latency against Kafka and source times). */
 #ifndef CDCR_UTIL_H
 #define CDCR_UTIL_H
 
@@ -43,6 +45,14 @@ static inline uint64_t mono_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
