@@ -170,7 +170,7 @@ size_t batch_reduce(struct batch *b)
 		need *= 2;
 	if (b->nslots < need) {
 		free(b->slots);
-		b->slots = malloc(need * sizeof(*b->slots));
+		b->slots = xrealloc(NULL, need * sizeof(*b->slots));
 		b->nslots = need;
 	}
 	memset(b->slots, 0xff, b->nslots * sizeof(*b->slots));

@@ -95,7 +95,7 @@ static void set_default(struct config *c, const struct setting *s)
 	void *p = field(c, s);
 
 	switch (s->type) {
-	case C_STR: *(char **)p = strdup(s->def); break;
+	case C_STR: *(char **)p = xstrdup(s->def); break;
 	case C_INT: *(int *)p = atoi(s->def); break;
 	case C_FLOAT: *(double *)p = strtod(s->def, NULL); break;
 	case C_BOOL: *(int *)p = strcmp(s->def, "true") == 0; break;
@@ -131,7 +131,7 @@ static void assign(struct config *c, const struct setting *s, config_setting_t *
 		if (t != CONFIG_TYPE_STRING)
 			goto wrong;
 		free(*(char **)p);
-		*(char **)p = strdup(config_setting_get_string(cs));
+		*(char **)p = xstrdup(config_setting_get_string(cs));
 		return;
 	case C_INT:
 		if (t != CONFIG_TYPE_INT && t != CONFIG_TYPE_INT64)
@@ -163,9 +163,9 @@ static void assign(struct config *c, const struct setting *s, config_setting_t *
 				goto wrong;
 		}
 		strlist_free(l);
-		l->v = calloc((size_t)n + 1, sizeof(char *));
+		l->v = xcalloc((size_t)n + 1, sizeof(char *));
 		for (int i = 0; i < n; i++)
-			l->v[i] = strdup(config_setting_get_string_elem(cs, i));
+			l->v[i] = xstrdup(config_setting_get_string_elem(cs, i));
 		l->n = (size_t)n;
 		return;
 	}
@@ -236,7 +236,7 @@ static char *resolve(const struct config *c, const char *p)
 	char *r;
 
 	if (p[0] == '/' || !c->dir)
-		return strdup(p);
+		return xstrdup(p);
 	if (asprintf(&r, "%s/%s", c->dir, p) < 0)
 		return NULL;
 	return r;
@@ -261,7 +261,7 @@ static void apply_env(struct config *c, struct errlist *errs)
 		switch (s->type) {
 		case C_STR:
 			free(*(char **)field(c, s));
-			*(char **)field(c, s) = strdup(v);
+			*(char **)field(c, s) = xstrdup(v);
 			break;
 		case C_INT:
 			errno = 0;
@@ -283,7 +283,7 @@ static void apply_env(struct config *c, struct errlist *errs)
 		}
 	}
 	if (getenv("CDCROUTER_SINK_PASSWORD"))
-		c->password = strdup(getenv("CDCROUTER_SINK_PASSWORD"));
+		c->password = xstrdup(getenv("CDCROUTER_SINK_PASSWORD"));
 }
 
 static void validate(struct config *c, struct errlist *errs)
@@ -334,14 +334,14 @@ static void validate(struct config *c, struct errlist *errs)
 
 struct config *config_load(const char *path, struct errlist *errs)
 {
-	struct config *c = calloc(1, sizeof(*c));
+	struct config *c = xcalloc(1, sizeof(*c));
 	size_t nerr0 = errs->n, nf = 0;
 	char **files = NULL, *confdir = NULL, *routesdir = NULL;
 	const char *slash;
 
-	c->path = strdup(path);
+	c->path = xstrdup(path);
 	slash = strrchr(path, '/');
-	c->dir = slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
+	c->dir = slash ? xstrndup(path, (size_t)(slash - path)) : xstrdup(".");
 	for (size_t i = 0; i < NSETTINGS; i++)
 		set_default(c, &settings[i]);
 

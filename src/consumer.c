@@ -35,7 +35,7 @@ int consumer_set_props(rd_kafka_conf_t *conf, const struct strlist *props, int f
                        size_t errlen)
 {
 	for (size_t i = 0; i < props->n; i++) {
-		char *kv = strdup(props->v[i]), *eq = strchr(kv, '=');
+		char *kv = xstrdup(props->v[i]), *eq = strchr(kv, '=');
 		char e[256];
 
 		*eq = '\0';
@@ -135,7 +135,7 @@ struct consumer *consumer_new(const struct config *cfg, const struct consumer_cb
                               size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	struct consumer *c = calloc(1, sizeof(*c));
+	struct consumer *c = xcalloc(1, sizeof(*c));
 	char e[512];
 	const struct { const char *k, *v; } fixed[] = {
 		{ "bootstrap.servers", cfg->brokers },

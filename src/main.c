@@ -11,6 +11,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "util.h"
 #include "telemetry.h"
 
 #ifndef SYSCONFDIR
@@ -112,7 +113,7 @@ int main(int argc, char **argv)
 	}
 	if (level) {
 		free(cfg->log_level);
-		cfg->log_level = strdup(level);
+		cfg->log_level = xstrdup(level);
 	}
 	log_level_parse(cfg->log_level, &lv);
 	log_set_level(lv);

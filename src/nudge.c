@@ -34,7 +34,7 @@ struct nudge {
 
 struct nudge *nudge_new(rd_kafka_t *rk, size_t queue_msgs, size_t queue_bytes)
 {
-	struct nudge *n = calloc(1, sizeof(*n));
+	struct nudge *n = xcalloc(1, sizeof(*n));
 
 	n->rk = rk;
 	n->queue_msgs = queue_msgs;
@@ -72,7 +72,7 @@ static struct part *part_of(struct nudge *n, const char *topic, int32_t partitio
 		n->cap = n->cap ? n->cap * 2 : 8;
 		n->p = xrealloc(n->p, n->cap * sizeof(*n->p));
 	}
-	n->p[n->np] = (struct part){ strdup(topic), partition, -1, 0, GAP_MIN_MS };
+	n->p[n->np] = (struct part){ xstrdup(topic), partition, -1, 0, GAP_MIN_MS };
 	return &n->p[n->np++];
 }
 

@@ -83,7 +83,7 @@ static int plain_path(const char *expr, char ***out)
 		while (isalnum((unsigned char)*p) || *p == '_')
 			p++;
 		v = xrealloc(v, (size_t)(n + 1) * sizeof(*v));
-		v[n++] = strndup(s, (size_t)(p - s));
+		v[n++] = xstrndup(s, (size_t)(p - s));
 	}
 	if (*p)
 		goto no;
@@ -125,7 +125,7 @@ static void classify_param(struct route *r, struct route_param *pm, const char *
 	while (len && isspace((unsigned char)e[len - 1]))
 		len--;
 	{
-		char *t = strndup(e, len);
+		char *t = xstrndup(e, len);
 
 		if (*t == '.' && (n = plain_path(t, &fields)) >= 0) {
 			pm->kind = PK_VALUE_PATH;
@@ -209,7 +209,7 @@ static void load_stmt(struct route *r, config_t *cf, const char *key, struct rou
 	st->sql = t.sql;
 	t.sql = NULL;
 	st->nparams = t.nparams;
-	st->param = calloc((size_t)t.nparams + 1, sizeof(int));
+	st->param = xcalloc((size_t)t.nparams + 1, sizeof(int));
 	for (int i = 0; i < t.nparams; i++) {
 		st->param[i] = find_param(r, t.names[i]);
 		if (st->param[i] < 0)
@@ -234,7 +234,7 @@ static int *load_names(struct route *r, config_t *cf, const char *key, int *n, c
 		return NULL;
 	}
 	cnt = config_setting_length(s);
-	idx = calloc((size_t)cnt + 1, sizeof(int));
+	idx = xcalloc((size_t)cnt + 1, sizeof(int));
 	for (int i = 0; i < cnt; i++) {
 		const char *nm = config_setting_get_string_elem(s, i);
 		int p = nm ? find_param(r, nm) : -1;
@@ -272,7 +272,7 @@ static int load_one(struct route *r, const char *file, enum error_policy default
 
 	memset(r, 0, sizeof(*r));
 	r->key_root_slot = -1;
-	r->file = strdup(file);
+	r->file = xstrdup(file);
 	r->policy = default_policy;
 	config_init(&cf);
 	if (!config_read_file(&cf, file)) {
@@ -295,14 +295,14 @@ static int load_one(struct route *r, const char *file, enum error_policy default
 
 	base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 	v = get_str(&cf, "name", file, errs);
-	r->name = v ? strdup(v) : strndup(base, strlen(base) - strlen(".route"));
+	r->name = v ? xstrdup(v) : xstrndup(base, strlen(base) - strlen(".route"));
 	r->line = 1;
 	if ((v = get_str(&cf, "table", file, errs)))
-		r->table = strdup(v);
+		r->table = xstrdup(v);
 	if ((v = get_str(&cf, "topic", file, errs)))
-		r->topic = strdup(v);
+		r->topic = xstrdup(v);
 	if ((v = get_str(&cf, "topic_regex", file, errs))) {
-		r->topic_regex = strdup(v);
+		r->topic_regex = xstrdup(v);
 		if (regcomp(&r->re, v, REG_EXTENDED)) {
 			errlist_add(errs, file, config_setting_source_line(config_lookup(&cf, "topic_regex")),
 			            "invalid topic_regex '%s'", v);
@@ -319,19 +319,19 @@ static int load_one(struct route *r, const char *file, enum error_policy default
 		            "'params' must be a group: params = { name = \"jq expression\"; … };");
 	} else {
 		r->nparams = config_setting_length(params);
-		r->params = calloc((size_t)r->nparams + 1, sizeof(*r->params));
+		r->params = xcalloc((size_t)r->nparams + 1, sizeof(*r->params));
 		for (int i = 0; i < r->nparams; i++) {
 			struct route_param *pm = &r->params[i];
 
 			s = config_setting_get_elem(params, (unsigned)i);
-			pm->name = strdup(config_setting_name(s));
+			pm->name = xstrdup(config_setting_name(s));
 			pm->line = config_setting_source_line(s);
 			if (config_setting_type(s) != CONFIG_TYPE_STRING) {
 				errlist_add(errs, file, pm->line, "param '%s' must be a string (a jq expression)", pm->name);
-				pm->expr = strdup("null");
+				pm->expr = xstrdup("null");
 				continue;
 			}
-			pm->expr = strdup(config_setting_get_string(s));
+			pm->expr = xstrdup(config_setting_get_string(s));
 			classify_param(r, pm, file, errs);
 		}
 	}
@@ -359,7 +359,7 @@ static int load_one(struct route *r, const char *file, enum error_policy default
 			errlist_add(errs, file, config_setting_source_line(s), "reduce = true needs a 'key'");
 	}
 	if ((v = get_str(&cf, "op", file, errs))) {
-		r->op_expr = strdup(v);
+		r->op_expr = xstrdup(v);
 		r->uses_jq = 1;
 		r->op_jq = compile_jq(v, err, sizeof(err));
 		if (!r->op_jq)
@@ -396,7 +396,7 @@ static int load_one(struct route *r, const char *file, enum error_policy default
 
 struct routes *routes_load(const char *dir, enum error_policy default_policy, struct errlist *errs)
 {
-	struct routes *rs = calloc(1, sizeof(*rs));
+	struct routes *rs = xcalloc(1, sizeof(*rs));
 	size_t nf, nerr0 = errs->n;
 	char **files = dirlist_sorted(dir, ".route", &nf);
 
@@ -408,7 +408,7 @@ struct routes *routes_load(const char *dir, enum error_policy default_policy, st
 		else
 			fclose(f);
 	}
-	rs->v = calloc(nf + 1, sizeof(*rs->v));
+	rs->v = xcalloc(nf + 1, sizeof(*rs->v));
 	for (size_t i = 0; i < nf; i++) {
 		struct route *r = &rs->v[rs->n++];
 
@@ -508,7 +508,7 @@ const struct route *routes_match(struct routes *rs, const char *topic)
 		if (rs->v[i].topic_regex && route_regex_match(&rs->v[i], topic, NULL, 0))
 			found = &rs->v[i];
 	if (rs->ncache < sizeof(rs->cache) / sizeof(rs->cache[0])) {
-		rs->cache[rs->ncache].topic = strdup(topic);
+		rs->cache[rs->ncache].topic = xstrdup(topic);
 		rs->cache[rs->ncache++].r = found;
 	}
 	return found;
@@ -516,7 +516,7 @@ const struct route *routes_match(struct routes *rs, const char *topic)
 
 char **routes_topics(const struct routes *rs, size_t *n)
 {
-	char **v = calloc(rs->n + 1, sizeof(char *));
+	char **v = xcalloc(rs->n + 1, sizeof(char *));
 
 	*n = 0;
 	for (size_t i = 0; i < rs->n; i++) {
@@ -527,7 +527,7 @@ char **routes_topics(const struct routes *rs, size_t *n)
 			for (size_t j = 0; j < *n; j++)
 				dup |= strcmp(v[j], r->topic) == 0;
 			if (!dup)
-				v[(*n)++] = strdup(r->topic);
+				v[(*n)++] = xstrdup(r->topic);
 		} else if (asprintf(&v[*n], "^(%s)$", r->topic_regex) >= 0) {
 			(*n)++;         /* librdkafka: glibc's regexec too, a search unless anchored */
 		}

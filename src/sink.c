@@ -107,11 +107,11 @@ enum sink_result sink_classify(const char *st)
 
 struct sink *sink_new(const char *conninfo, const char *password, const char *group_id)
 {
-	struct sink *s = calloc(1, sizeof(*s));
+	struct sink *s = xcalloc(1, sizeof(*s));
 
-	s->conninfo = strdup(conninfo);
-	s->password = password ? strdup(password) : NULL;
-	s->group_id = strdup(group_id);
+	s->conninfo = xstrdup(conninfo);
+	s->password = password ? xstrdup(password) : NULL;
+	s->group_id = xstrdup(group_id);
 	return s;
 }
 
