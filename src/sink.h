@@ -19,6 +19,9 @@
 
 struct sink;
 
+/* a result the caller must look at (pgbouncer's _MUSTCHECK) */
+#define SINK_MUSTCHECK __attribute__((warn_unused_result))
+
 enum sink_result {
 	SINK_OK = 0,
 	SINK_TRANSIENT,   /* connection lost, serialization, resources, shutdown: retry the batch */
@@ -47,30 +50,30 @@ void sink_free(struct sink **sp);
 void sink_set_routes(struct sink *s, const struct routes *rs);
 
 /* Connect if needed, create the cdcrouter schema, prepare statements. */
-enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen);
+enum sink_result sink_ensure(struct sink *s, char *err, size_t errlen) SINK_MUSTCHECK;
 
 /* Stored next offset: 1 found, 0 none, -1 error (err filled). */
 int sink_load_offset(struct sink *s, const char *topic, int32_t partition, int64_t *next,
-                     char *err, size_t errlen);
+                     char *err, size_t errlen) SINK_MUSTCHECK;
 
 /* Every stored offset of the group, one call of fn per row, in one query
  * 0, or -1 (err filled). */
 int sink_each_offset(struct sink *s, void (*fn)(void *arg, const char *topic, int32_t partition, int64_t next),
-                     void *arg, char *err, size_t errlen);
+                     void *arg, char *err, size_t errlen) SINK_MUSTCHECK;
 
 /* Fast path: apply every PENDING, non-superseded message of b in one
  * pipelined transaction (set-based statements where the route has them)
  * and commit it. On failure nothing is committed. */
 enum sink_result sink_apply(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
-                            char *err, size_t errlen);
+                            char *err, size_t errlen) SINK_MUSTCHECK;
 
 /* The same in two halves, so the caller can prepare the next batch while
  * the server works on this one: sink_send() queues the whole transaction
  * (SINK_OK: now pending), sink_wait() waits for its verdict. Nothing else
  * may use the sink while a batch is pending. */
 enum sink_result sink_send(struct sink *s, struct batch *b, const struct sink_advance *adv, size_t nadv,
-                           char *err, size_t errlen);
-enum sink_result sink_wait(struct sink *s, char *err, size_t errlen);
+                           char *err, size_t errlen) SINK_MUSTCHECK;
+enum sink_result sink_wait(struct sink *s, char *err, size_t errlen) SINK_MUSTCHECK;
 /* The server has started answering the pending batch (never blocks). */
 int sink_answering(const struct sink *s);
 
@@ -85,8 +88,8 @@ int sink_answering(const struct sink *s);
  * On SINK_OK the transaction is left OPEN: the caller must sink_commit() or
  * sink_rollback(). */
 enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
-                                      size_t nadv, char *err, size_t errlen);
-enum sink_result sink_commit(struct sink *s, char *err, size_t errlen);
+                                      size_t nadv, char *err, size_t errlen) SINK_MUSTCHECK;
+enum sink_result sink_commit(struct sink *s, char *err, size_t errlen) SINK_MUSTCHECK;
 void sink_rollback(struct sink *s);
 
 /* Drop the connection (after a transient error, or to apply a new conninfo). */
