@@ -1,6 +1,6 @@
 /* apply.c — batches applied exactly once; see apply.h. */
 #include "util.h"
-#include "apply.h"
+#include "apply_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,282 +59,9 @@ void apply_hold_back(struct apply *a, rd_kafka_message_t *m) { wait_hold_back(&a
 
 static int idle(struct apply *a, long ms) { return wait_idle(&a->wt, ms); }
 
-static int backoff(struct apply *a, int attempt)
+int apply_backoff(struct apply *a, int attempt)
 {
 	return wait_backoff(&a->wt, attempt, a->cfg->retry_backoff_ms, a->cfg->retry_backoff_max_ms);
-}
-
-/* ---- what the sink holds ------------------------------------------------ */
-
-/* Read the stored offset of a partition into its entry, retrying while the
- * sink is away. A wait serves rebalances, which may forget the partition:
- * topic must not be the entry's own string. 0 (also when it was forgotten),
- * -1 when stopping. */
-static int part_load(struct apply *a, const char *topic, int32_t partition)
-{
-	char err[512];
-
-	for (int attempt = 0;; attempt++) {
-		int64_t next;
-		int rc = sink_load_offset(a->sink, topic, partition, &next, err, sizeof(err));
-		struct part *p = parts_find(&a->parts, topic, partition, 0);
-
-		if (!p)
-			return 0;
-		if (rc >= 0) {
-			p->next = rc ? next : -1;
-			return 0;
-		}
-		log_warn("cannot read stored offsets, retrying", LF_S("topic", topic), LF_I("partition", partition),
-		         LF_S("error", err));
-		if (backoff(a, attempt))
-			return -1;
-	}
-}
-
-/* A copy of the partitions of w (or, w NULL, of all held), to walk while
- * waits may change both. */
-struct tp {
-	char *topic;
-	int32_t partition;
-};
-
-static size_t snapshot(struct apply *a, struct apply_work *w, struct tp **out)
-{
-	size_t n = w ? w->nadv : a->parts.n;
-	struct tp *v = xrealloc(NULL, (n + 1) * sizeof(*v));
-
-	for (size_t i = 0; i < n; i++) {
-		v[i].topic = xstrdup(w ? w->adv[i].topic : a->parts.v[i]->topic);
-		v[i].partition = w ? w->adv[i].partition : a->parts.v[i]->partition;
-	}
-	*out = v;
-	return n;
-}
-
-static void snapshot_free(struct tp *v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		free(v[i].topic);
-	free(v);
-}
-
-/* Drop every message of one partition from a batch (not applied: its
- * offsets were not stored, so it is read again). */
-static void drop_partition(struct batch *b, const char *topic, int32_t partition)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < b->n; i++) {
-		struct bmsg *m = &b->m[i];
-
-		if (m->rkm && m->rkm->partition == partition && strcmp(m->topic, topic) == 0) {
-			dlq_release(&m->dlq);
-			b->bytes -= m->rkm->len + m->rkm->key_len;
-			rd_kafka_message_destroy(m->rkm);
-		} else {
-			b->m[o++] = *m;
-		}
-	}
-	b->n = o;
-}
-
-static void drop_everywhere(struct apply *a, const char *topic, int32_t partition)
-{
-	drop_partition(&a->cur->b, topic, partition);
-	if (a->fly)
-		drop_partition(&a->fly->b, topic, partition);
-	if (a->settling)
-		drop_partition(&a->settling->b, topic, partition);
-	wait_drop(&a->wt, topic, partition);
-}
-
-/* Read partition p again from offset to (its beginning when to < 0): what
- * this process holds of it is dropped. */
-static void reposition(struct apply *a, struct part *p, int64_t to, const char *why)
-{
-	char err[256];
-	int64_t at = to >= 0 ? to : RD_KAFKA_OFFSET_BEGINNING;
-
-	drop_everywhere(a, p->topic, p->partition);
-	if (consumer_seek(a->cons, p->topic, p->partition, at, err, sizeof(err)))
-		log_error("cannot re-read the partition", LF_S("topic", p->topic), LF_I("partition", p->partition),
-		          LF_S("error", err));
-	else
-		log_warn(why, LF_S("topic", p->topic), LF_I("partition", p->partition),
-		         LF_S("from", to >= 0 ? NULL : "the beginning"), LF_I("offset", to));
-	p->next = to;
-}
-
-static void quiesce(struct apply *a);
-
-int apply_assign(struct apply *a, rd_kafka_topic_partition_list_t *l)
-{
-	quiesce(a);
-	for (int i = 0; i < l->cnt; i++) {
-		struct part *p = parts_find(&a->parts, l->elems[i].topic, l->elems[i].partition, 1);
-
-		if (part_load(a, l->elems[i].topic, l->elems[i].partition))
-			return -1;
-		l->elems[i].offset = p->next >= 0 ? p->next : RD_KAFKA_OFFSET_INVALID;
-	}
-	return 0;
-}
-
-/* Messages below the stored offset were applied already (a redelivery, or a
- * commit whose answer was lost): mark them duplicate. */
-static void filter_applied(struct apply *a, struct apply_work *w)
-{
-	struct batch *b = &w->b;
-
-	for (size_t i = 0; i < b->n; i++) {
-		struct bmsg *m = &b->m[i];
-		struct part *p = parts_find(&a->parts, m->topic, m->rkm->partition, 0);
-
-		if (p && p->next >= 0 && m->rkm->offset < p->next && m->outcome != OUT_DUPLICATE) {
-			dlq_release(&m->dlq);
-			m->outcome = OUT_DUPLICATE;
-			m->superseded = 0;
-		}
-	}
-}
-
-/* The advance of every partition with a message still to take effect. */
-static void build_advances(struct apply *a, struct apply_work *w)
-{
-	struct batch *b = &w->b;
-
-	w->nadv = 0;
-	for (size_t i = 0; i < b->n; i++) {
-		const rd_kafka_message_t *k = b->m[i].rkm;
-		struct sink_advance *adv = NULL;
-
-		if (b->m[i].outcome == OUT_DUPLICATE)
-			continue;
-		for (size_t j = 0; j < w->nadv && !adv; j++)
-			if (w->adv[j].partition == k->partition && strcmp(w->adv[j].topic, b->m[i].topic) == 0)
-				adv = &w->adv[j];
-		if (!adv) {
-			struct part *p = parts_find(&a->parts, b->m[i].topic, k->partition, 1);
-
-			if (w->nadv == w->capadv) {
-				w->capadv = w->capadv ? w->capadv * 2 : 8;
-				w->adv = xrealloc(w->adv, w->capadv * sizeof(*w->adv));
-			}
-			adv = &w->adv[w->nadv++];
-			*adv = (struct sink_advance){ p->topic, k->partition, p->next, k->offset + 1 };
-		}
-		if (k->offset + 1 > adv->next)
-			adv->next = k->offset + 1;
-	}
-}
-
-/* After a transient error, a stall or a fence: re-read what the sink holds
- * for w's partitions. Ahead of what this process stored: another process or
- * a commit whose answer was lost applied it, the messages below are
- * duplicates. Behind it: the sink lost commits, re-read from there. */
-static int reload_offsets(struct apply *a, struct apply_work *w)
-{
-	struct tp *v;
-	size_t n = snapshot(a, w, &v);
-	int rc = 0;
-
-	for (size_t j = 0; j < n && !rc; j++) {
-		struct part *p = parts_find(&a->parts, v[j].topic, v[j].partition, 0);
-		int64_t before = p ? p->next : -1;
-
-		if (!p)
-			continue;
-		rc = part_load(a, v[j].topic, v[j].partition);
-		p = parts_find(&a->parts, v[j].topic, v[j].partition, 0);
-		if (!rc && p && (p->next < before || (before >= 0 && p->next < 0))) {
-			tele_rewind(a->tele, p->topic);
-			reposition(a, p, p->next, "the offset stored in the sink went backwards (a restore, a failover, "
-			           "lost commits or an edit): re-reading the partition from it");
-		}
-	}
-	snapshot_free(v, n);
-	build_advances(a, w);
-	filter_applied(a, w);
-	return rc;
-}
-
-void apply_sink_changed(struct apply *a)
-{
-	struct tp *v;
-	size_t n = snapshot(a, NULL, &v);
-
-	for (size_t i = 0; i < n; i++) {
-		struct part *p = parts_find(&a->parts, v[i].topic, v[i].partition, 0);
-		int64_t before = p ? p->next : -1;
-
-		if (!p || part_load(a, v[i].topic, v[i].partition))
-			continue;
-		p = parts_find(&a->parts, v[i].topic, v[i].partition, 0);
-		if (p && p->next != before)
-			reposition(a, p, p->next, "the new sink stores another offset for the partition: "
-			           "continuing from it");
-	}
-	snapshot_free(v, n);
-}
-
-static void idle_cb(void *arg, const char *topic, int32_t partition, int64_t next)
-{
-	struct apply *a = arg;
-	struct part *p = parts_find(&a->parts, topic, partition, 0);
-
-	if (p)
-		p->seen = 1;
-	if (p && p->next > next) {
-		tele_rewind(a->tele, p->topic);
-		reposition(a, p, next, "the offset stored in the sink went backwards (a restore, a failover, "
-		           "lost commits or an edit): re-reading the partition from it");
-	}
-}
-
-void apply_idle(struct apply *a)
-{
-	uint64_t now = mono_ns();
-	char err[512];
-
-	if (a->cur->b.n || a->fly || a->settling || !a->parts.n || !a->sink ||
-	    now - a->idle_check_ns < APPLY_IDLE_CHECK_MS * 1000000ULL)
-		return;
-	a->idle_check_ns = now;
-	for (size_t i = 0; i < a->parts.n; i++)
-		a->parts.v[i]->seen = 0;
-	if (sink_each_offset(a->sink, idle_cb, a, err, sizeof(err))) {
-		log_debug("idle check of the stored offsets failed", LF_S("error", err));
-		return;
-	}
-	for (size_t i = 0; i < a->parts.n; i++) {
-		struct part *p = a->parts.v[i];
-
-		if (!p->seen && p->next >= 0) {     /* the row is gone: from the beginning */
-			tele_rewind(a->tele, p->topic);
-			reposition(a, p, -1, "the offset stored in the sink went backwards (a restore, a failover, "
-			           "lost commits or an edit): re-reading the partition from it");
-		}
-	}
-}
-
-void apply_routes_changed(struct apply *a)
-{
-	for (size_t i = 0; i < a->parts.n; i++) {
-		struct part *p = a->parts.v[i];
-		char err[256];
-
-		if (!p->parked || !routes_match(a->cfg->routes, p->topic))
-			continue;
-		p->parked = 0;
-		if (consumer_seek(a->cons, p->topic, p->partition, p->parked_from, err, sizeof(err)))
-			log_error("cannot re-read the partition", LF_S("topic", p->topic), LF_I("partition", p->partition),
-			          LF_S("error", err));
-		if (p->paused && consumer_pause(a->cons, p->topic, p->partition, 0) == 0)
-			p->paused = 0;
-		log_info("partition routed again, resuming", LF_S("topic", p->topic), LF_I("partition", p->partition),
-		         LF_I("offset", p->parked_from));
-	}
 }
 
 /* ---- telling what happened ---------------------------------------------- */
@@ -474,7 +201,7 @@ static int dlq_settle(struct apply *a, struct apply_work *w)
 			log_warn("waiting for the dead-letter topic to acknowledge messages; the partition waits",
 			         LF_I("messages", waiting), LF_S("dead_letter_topic", dlq_topic(a->dlq)));
 		}
-		if (failed ? backoff(a, attempt++) : idle(a, 20))
+		if (failed ? apply_backoff(a, attempt++) : idle(a, 20))
 			return -1;
 	}
 }
@@ -643,11 +370,11 @@ static enum apply_result settle(struct apply *a, struct apply_work *w, enum sink
 		} else if (rc != REDO) {
 			log_warn("sink unavailable, retrying the batch", LF_S("error", err), LF_I("attempt", attempt + 1));
 		}
-		if ((rc == SINK_STALL || rc == SINK_TRANSIENT || rc == SINK_CHANGED) && backoff(a, attempt))
+		if ((rc == SINK_STALL || rc == SINK_TRANSIENT || rc == SINK_CHANGED) && apply_backoff(a, attempt))
 			break;
-		if (reload_offsets(a, w))
+		if (apply_reload_offsets(a, w))
 			break;
-		build_advances(a, w);
+		apply_build_advances(a, w);
 		if (dlq_settle(a, w))
 			break;
 		if (!w->nadv) {         /* nothing left to apply (dropped by a rebalance or a rewind, or all duplicates) */
@@ -689,7 +416,7 @@ enum apply_result apply_prepare(struct apply *a)
 	struct batch *b = &w->b;
 
 	w->t0 = real_ns();
-	filter_applied(a, w);
+	apply_filter_applied(a, w);
 	for (size_t i = 0; i < b->n; i++) {
 		struct bmsg *m = &b->m[i];
 		struct part *p;
@@ -710,7 +437,7 @@ enum apply_result apply_prepare(struct apply *a)
 	}
 	for (size_t i = 0; i < a->parts.n; i++)
 		if (a->parts.v[i]->parked)
-			drop_partition(b, a->parts.v[i]->topic, a->parts.v[i]->partition);
+			apply_drop_partition(b, a->parts.v[i]->topic, a->parts.v[i]->partition);
 	w->extract_ns = real_ns() - w->t0;
 	return APPLY_OK;
 }
@@ -722,8 +449,8 @@ enum apply_result apply_launch(struct apply *a)
 	char err[1024] = "";
 
 	a->cur = w == &a->works[0] ? &a->works[1] : &a->works[0];
-	filter_applied(a, w);              /* the previous batch may have moved the offsets */
-	build_advances(a, w);
+	apply_filter_applied(a, w);              /* the previous batch may have moved the offsets */
+	apply_build_advances(a, w);
 	a->settling = w;
 	if (dlq_settle(a, w)) {            /* stopping: nothing committed */
 		a->settling = NULL;
@@ -732,7 +459,7 @@ enum apply_result apply_launch(struct apply *a)
 		return APPLY_OK;
 	}
 	a->settling = NULL;
-	build_advances(a, w);              /* a rebalance during the wait may have dropped messages */
+	apply_build_advances(a, w);              /* a rebalance during the wait may have dropped messages */
 	wait_resume(&a->wt);
 	batch_reduce(&w->b);
 	rc = sink_send(a->sink, &w->b, w->adv, w->nadv, err, sizeof(err));
@@ -746,7 +473,7 @@ enum apply_result apply_launch(struct apply *a)
 /* The batch in flight gets its verdict, inside a rebalance callback (or
  * before any other use of the sink): a commit finishes it; a failure is
  * kept for apply_complete() to settle outside the callback. */
-static void quiesce(struct apply *a)
+void apply_quiesce(struct apply *a)
 {
 	struct apply_work *w = a->fly;
 	char err[1024] = "";
@@ -764,13 +491,13 @@ static void quiesce(struct apply *a)
 
 void apply_revoke(struct apply *a, const rd_kafka_topic_partition_list_t *l)
 {
-	quiesce(a);
+	apply_quiesce(a);
 	for (int k = 0; k < l->cnt; k++) {
-		drop_everywhere(a, l->elems[k].topic, l->elems[k].partition);
+		apply_drop_everywhere(a, l->elems[k].topic, l->elems[k].partition);
 		parts_forget(&a->parts, l->elems[k].topic, l->elems[k].partition);
 	}
 	if (a->settling)
-		build_advances(a, a->settling);
+		apply_build_advances(a, a->settling);
 }
 
 enum apply_result apply_complete(struct apply *a)
@@ -782,7 +509,7 @@ enum apply_result apply_complete(struct apply *a)
 	if (!w)
 		return APPLY_OK;
 	if (a->wt.in_rebalance) {
-		quiesce(a);
+		apply_quiesce(a);
 		return APPLY_OK;
 	}
 	a->fly = NULL;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "jsonl.h"
 #include "util.h"
 
 #define MAX_ATTEMPTS        5           /* per request, first try included */
@@ -86,21 +87,9 @@ static uint64_t ms_ns(int ms)
 
 /* ---- self-contained JSON logging to stderr */
 
-static size_t json_esc(char *dst, size_t cap, const char *s)
+static void esc_str(char *dst, size_t cap, const char *s)
 {
-	size_t o = 0;
-	for (; s && *s && o + 7 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			dst[o++] = '\\';
-			dst[o++] = (char)c;
-		} else if (c < 0x20) {
-			o += (size_t)snprintf(dst + o, cap - o, "\\u%04x", c);
-		} else
-			dst[o++] = (char)c;
-	}
-	dst[o] = '\0';
-	return o;
+	jsonl_escape(dst, cap, s ? s : "", s ? strlen(s) : 0, 0);
 }
 
 /* One line: {"time":…,"level":…,"msg":…,"signal":…<extra>}. extra is either
@@ -109,15 +98,10 @@ static size_t json_esc(char *dst, size_t cap, const char *s)
 static void jlog(const char *level, const char *msg, const char *signal, const char *extra)
 {
 	char line[2048], ts[40];
-	struct timespec now;
-	struct tm tm;
 
-	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	int n = snprintf(line, sizeof(line),
-	                 "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":\"%s\",\"signal\":\"%s\"%s}\n",
-	                 ts, now.tv_nsec / 1000000, level, msg, signal, extra ? extra : "");
+	jsonl_time(ts, sizeof(ts));
+	int n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\",\"signal\":\"%s\"%s}\n",
+	                 ts, level, msg, signal, extra ? extra : "");
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line)) {
@@ -273,7 +257,7 @@ static enum post_result post(struct exporter *e, int sig, const uint8_t *body, s
 	pthread_mutex_unlock(&e->mu);
 
 	if (rc != CURLE_OK) {
-		json_esc(esc, sizeof(esc), rc == CURLE_ABORTED_BY_CALLBACK ? "abandoned at shutdown"
+		esc_str(esc, sizeof(esc), rc == CURLE_ABORTED_BY_CALLBACK ? "abandoned at shutdown"
 		                           : c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
 		snprintf(extra, sizeof(extra), ",\"error\":\"%s\",\"items\":%zu", esc, n_items);
 		if (may_log_failure(c, extra, sizeof(extra)))
@@ -295,7 +279,7 @@ static enum post_result post(struct exporter *e, int sig, const uint8_t *body, s
 		if (c->resp_len && is_protobuf(c->h)
 		    && otlp_decode_partial_success(sig_name[sig], (const uint8_t *)c->resp, c->resp_len,
 		                                   &rejected, msg, sizeof(msg)) == 1) {
-			json_esc(esc, sizeof(esc), msg);
+			esc_str(esc, sizeof(esc), msg);
 			snprintf(extra, sizeof(extra), ",\"rejected\":%lld,\"error\":\"%s\"",
 			         (long long)rejected, esc);
 			if (may_log_failure(c, extra, sizeof(extra)))
@@ -313,7 +297,7 @@ static enum post_result post(struct exporter *e, int sig, const uint8_t *body, s
 	char msg[512] = "";
 	if (c->resp_len && is_protobuf(c->h))
 		otlp_decode_status((const uint8_t *)c->resp, c->resp_len, msg, sizeof(msg));
-	json_esc(esc, sizeof(esc), msg);
+	esc_str(esc, sizeof(esc), msg);
 	if (*esc)
 		snprintf(extra, sizeof(extra), ",\"status\":%ld,\"error\":\"%s\",\"items\":%zu", status, esc, n_items);
 	else

@@ -6,6 +6,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "jsonl.h"
+
 static enum log_level cur_level = LOG_INFO;
 static struct tele *log_tele;
 
@@ -27,36 +29,6 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
-size_t log_json_escape(char *buf, size_t cap, const char *s, size_t len, int binary)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7];
-		size_t n;
-
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\'; esc[1] = (char)c; n = 2;
-		} else if (c == '\n') {
-			esc[0] = '\\'; esc[1] = 'n'; n = 2;
-		} else if (c < 0x20 || c == 0x7f || (binary && c > 0x7f)) {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; n = 6;
-		} else {
-			esc[0] = (char)c; n = 1;
-		}
-		if (o + n >= cap)
-			break;
-		memcpy(buf + o, esc, n);
-		o += n;
-	}
-	if (cap)
-		buf[o < cap ? o : cap - 1] = '\0';
-	return o;
-}
-
 /* A bounded line builder: a log line never allocates. */
 struct line {
 	char buf[8192];
@@ -74,7 +46,7 @@ static void put(struct line *l, const char *s, size_t n)
 static void put_str(struct line *l, const char *s, size_t n, int binary)
 {
 	put(l, "\"", 1);
-	l->len += log_json_escape(l->buf + l->len, sizeof(l->buf) - 2 - l->len, s, n, binary);
+	l->len += jsonl_escape(l->buf + l->len, sizeof(l->buf) - 2 - l->len, s, n, binary);
 	put(l, "\"", 1);
 }
 
@@ -91,8 +63,6 @@ void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg
                const struct log_field *fields, size_t n)
 {
 	struct line l;
-	struct timespec ts;
-	struct tm tm;
 	char tbuf[64], nbuf[32];
 	struct tele_kv kv[32];
 	char kvbuf[32][TELE_KEY_ATTR_MAX + 32];   /* keys, numbers */
@@ -100,12 +70,10 @@ void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg
 
 	if (level < cur_level)
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(tbuf, sizeof(tbuf), "%Y-%m-%dT%H:%M:%S", &tm);
+	jsonl_time(tbuf, sizeof(tbuf));
 	l.len = 0;
-	l.len += (size_t)snprintf(l.buf, sizeof(l.buf), "{\"time\":\"%s.%03ldZ\",\"level\":\"%s\",\"msg\":",
-	                          tbuf, ts.tv_nsec / 1000000, level_name[level]);
+	l.len += (size_t)snprintf(l.buf, sizeof(l.buf), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", tbuf,
+	                          level_name[level]);
 	put_str(&l, msg, strlen(msg), 0);
 	for (size_t i = 0; i < n; i++) {
 		const struct log_field *f = &fields[i];

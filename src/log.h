@@ -50,8 +50,4 @@ void log_write(enum log_level level, const struct tele_ctx *ctx, const char *msg
 #define log_warn(msg, ...)  log_at(LOG_WARN, NULL, msg, __VA_ARGS__)
 #define log_error(msg, ...) log_at(LOG_ERROR, NULL, msg, __VA_ARGS__)
 
-/* Append s (len bytes) JSON-escaped, without quotes, to buf; binary=1 also
- * escapes bytes >= 0x7f. Returns the number of bytes written (truncates at cap). */
-size_t log_json_escape(char *buf, size_t cap, const char *s, size_t len, int binary);
-
 #endif

@@ -95,7 +95,8 @@ void tele_msg_done(struct tele *t, const struct tele_ctx *ctx, const struct tele
  * increase() in Prometheus see its first error. */
 void tele_declare_error_kind(struct tele *t, const char *kind);
 
-/* One batch was committed: batch size histogram and batch span (optional). */
+/* One batch was committed: its size goes to the batch size histogram
+ * (start_ns and end_ns are not used yet: there is no batch span). */
 void tele_batch_done(struct tele *t, size_t n_messages, uint64_t start_ns, uint64_t end_ns);
 
 /* An attempt held back, offsets kept, by a cause that is not one message's
