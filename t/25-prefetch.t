@@ -48,5 +48,5 @@ wait_until 30 "ten idle progress reports" progressed; ok $? "ten idle progress r
 is "$(nudges)" "$k0" "no nudges while caught up"
 
 cdcr_stop; is "$CDCR_RC" 0 "clean exit"
-like "$(grep '"msg":"kafka consumer closing"' "$T_TMP/cdcr.log")" "\"fetch_nudges\":$k0[,}]" "the count of nudges is logged at close"
+like "$(grep '"msg":"kafka consumer closing"' "$T_TMP/cdcr.log")" "\"fetch_nudges\":${k0}[,}]" "the count of nudges is logged at close"
 done_testing

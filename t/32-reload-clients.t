@@ -23,8 +23,7 @@ upsert = "INSERT INTO public.orders VALUES (:id::bigint, :total::numeric) ON CON
 delete = "DELETE FROM public.orders WHERE id = :id::bigint";
 ROUTE
 cp "$T_TMP/orders.route" "$c/routes/"
-gen=0
-HUP_PAT= HUP_N=0
+HUP_PAT="" HUP_N=0
 hup_seen() { (( $(grep -c "$HUP_PAT" "$T_TMP/cdcr.log") > HUP_N )); }
 hup() {   # hup <what to wait for in the log>: SIGHUP, wait for one more such line
     HUP_PAT=$1 HUP_N=$(grep -c "$1" "$T_TMP/cdcr.log" || true)
@@ -57,7 +56,7 @@ sql3() { psql -h 127.0.0.1 -p "$PGPORT_T" -U cdcr -d sink3 -qAtX -v ON_ERROR_STO
 in_sink3() { [[ $(sql3 -c "SELECT next_offset FROM cdcrouter.offsets WHERE group_id = 't' AND topic = '$TOPIC'" 2>/dev/null) == "$n2" ]]; }
 wait_until 60 "the new sink holds the whole topic" in_sink3; ok $? "the new sink got the partition from its beginning"
 cat "$T_TMP/ev1" "$T_TMP/ev2" | python3 "$CDCR_SRCDIR/t/lib/fold.py" >"$T_TMP/e12"
-is "$(SQLDB=sink3; sql() { sql3 "$@"; }; sink_customers)" "$(cat "$T_TMP/e12")" "the new sink equals the whole stream's final state"
+is "$(sql() { sql3 "$@"; }; sink_customers)" "$(cat "$T_TMP/e12")" "the new sink equals the whole stream's final state"
 is "$(stored_offset t "$TOPIC" 0)" "$n2" "the old sink's offsets were left as they were"
 
 # 3. a dead-letter producer that cannot start (idempotence allows at most 5 in flight): refused

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # variables used by the test files that source it
 # t/lib/setup.sh — shared setup of the integration tests (sourced).
 # Gives a temporary directory removed on exit, TAP helpers, a private
 # PostgreSQL (initdb as a non-root user), librdkafka's mock broker, and
