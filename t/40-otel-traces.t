@@ -6,7 +6,7 @@
 # when invalid; the stderr JSON line's trace_id/span_id = the span in Jaeger
 # = the OTLP log record's traceId/spanId.
 source "$CDCR_SRCDIR/t/lib/setup.sh"
-source "$CDCR_SRCDIR/t/lib/otel.sh"
+source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer
 
 otel_up shared

@@ -7,7 +7,7 @@
 # (SIGHUP), telemetry dropped, the semantic-convention metrics; and the PromQL
 # queries given in the README.
 source "$CDCR_SRCDIR/t/lib/setup.sh"
-source "$CDCR_SRCDIR/t/lib/otel.sh"
+source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer SLOW=cdc.public.slow
 
 otel_up shared

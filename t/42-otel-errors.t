@@ -5,7 +5,7 @@
 # (stderr and OTLP) carrying the span's trace id. Then the same failure under
 # on_error = stop.
 source "$CDCR_SRCDIR/t/lib/setup.sh"
-source "$CDCR_SRCDIR/t/lib/otel.sh"
+source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer
 
 otel_up shared

@@ -21,7 +21,7 @@
 #   CDCR_OUTAGE_RUNS  runs per mode (default 3; up to 2 more rounds if the
 #                     first ones disagree, to tell noise from a slowdown)
 source "$CDCR_SRCDIR/t/lib/setup.sh"
-source "$CDCR_SRCDIR/t/lib/otel.sh"
+source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 PERF=cdc.public.customer PARTS=10
 N=${CDCR_OUTAGE_N:-100000}
 RUNS=${CDCR_OUTAGE_RUNS:-3}

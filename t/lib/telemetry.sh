@@ -1,5 +1,5 @@
 # shellcheck shell=bash disable=SC2034  # variables used by the test files that source it
-# t/lib/otel.sh — helpers of the telemetry tests t/40-*.t (sourced after
+# t/lib/telemetry.sh — helpers of the telemetry tests t/40-*.t (sourced after
 # setup.sh). They run against the native stack's real OpenTelemetry
 # Collector, Jaeger and Prometheus (docker/stack up otelcol jaeger prometheus,
 # idempotent), which are shared: every run tags its telemetry with its own
