@@ -22,6 +22,8 @@ void apply_init(struct apply *a)
 	a->cur = &a->works[0];
 	a->x = extract_new();
 	a->wt.parts = &a->parts;
+	a->wt.cons = &a->cons;
+	a->wt.dlq = &a->dlq;
 }
 
 static void release_tickets(struct batch *b)

@@ -49,14 +49,16 @@ struct apply_work {
 };
 
 struct apply {
-	/* set by the engine (and replaced on reload); not owned */
+	/* the configuration and the clients: the engine makes, replaces (on
+	 * reload) and frees them; apply and its waits use them from here */
 	struct config *cfg;
 	struct sink *sink;
 	struct dlq *dlq;
 	struct tele *tele;
 	struct consumer *cons;
 	/* owned */
-	struct wait wt;           /* waits keep the consumer served (its cons, dlq, stop, tick set by the engine) */
+	struct wait wt;           /* waits keep the consumer served (its cons and dlq point at the
+	                             fields above; stop and tick are set by the engine) */
 	struct extractor *x;
 	struct parts parts;
 	struct apply_work works[2];

@@ -15,13 +15,9 @@
 #include "sink.h"
 
 struct engine {
-	struct config *cfg;
-	struct tele *tele;
 	struct engine_flags *flags;
-	struct consumer *cons;
-	struct sink *sink;
-	struct dlq *dlq;
-	struct apply ap;          /* the batches; its pointers mirror the ones above */
+	struct apply ap;          /* the batches, and the configuration and clients (ap.cfg, ap.sink,
+	                             ap.dlq, ap.tele, ap.cons), which the engine makes, replaces and frees */
 	int64_t generation;
 	int exit_code;
 	uint64_t last_stats_ns, last_lag_ns;   /* monotonic */
@@ -29,21 +25,6 @@ struct engine {
 };
 
 static void periodic(void *opaque);
-
-/* Point the applier at the current configuration and clients. */
-static void sync_apply(struct engine *e)
-{
-	e->ap.cfg = e->cfg;
-	e->ap.sink = e->sink;
-	e->ap.dlq = e->dlq;
-	e->ap.tele = e->tele;
-	e->ap.cons = e->cons;
-	e->ap.wt.cons = e->cons;
-	e->ap.wt.dlq = e->dlq;
-	e->ap.wt.stop = &e->flags->stop;
-	e->ap.wt.tick = periodic;
-	e->ap.wt.tick_opaque = e;
-}
 
 /* The process exit status for what the data path returned. */
 static int exit_of(enum apply_result r)
@@ -141,16 +122,16 @@ struct tele *engine_telemetry(const struct config *c, int *failed)
 
 static void declare_telemetry(struct engine *e)
 {
-	tele_set_reload(e->tele, e->generation, 1);
+	tele_set_reload(e->ap.tele, e->generation, 1);
 	for (int k = EK_NONE + 1; k <= EK_SQL; k++)
-		tele_declare_error_kind(e->tele, err_kind_name((enum err_kind)k));
+		tele_declare_error_kind(e->ap.tele, err_kind_name((enum err_kind)k));
 }
 
 static int subscribe(struct engine *e, char *err, size_t errlen)
 {
 	size_t n;
-	char **topics = routes_topics(e->cfg->routes, &n);
-	int rc = consumer_subscribe(e->cons, topics, n, err, errlen);
+	char **topics = routes_topics(e->ap.cfg->routes, &n);
+	int rc = consumer_subscribe(e->ap.cons, topics, n, err, errlen);
 
 	for (size_t i = 0; i < n; i++) {
 		if (rc == 0)
@@ -184,16 +165,19 @@ struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_f
 	enum sink_result rc;
 
 	memset(e, 0, sizeof(*e));
-	e->cfg = cfg;
-	e->tele = tele;
+	apply_init(&e->ap);
+	e->ap.cfg = cfg;
+	e->ap.tele = tele;
+	e->ap.wt.stop = &flags->stop;
+	e->ap.wt.tick = periodic;
+	e->ap.wt.tick_opaque = e;
 	e->flags = flags;
 	e->generation = 1;
 	e->lag = -1;
-	apply_init(&e->ap);
 	apply_log_level(cfg);
-	e->sink = sink_new(cfg->conninfo, cfg->password, cfg->group_id);
-	sink_set_routes(e->sink, cfg->routes);
-	rc = sink_ensure(e->sink, serr, sizeof(serr));
+	e->ap.sink = sink_new(cfg->conninfo, cfg->password, cfg->group_id);
+	sink_set_routes(e->ap.sink, cfg->routes);
+	rc = sink_ensure(e->ap.sink, serr, sizeof(serr));
 	if (rc == SINK_PERMANENT || rc == SINK_STALL) {
 		/* the database answered and refused a statement: a configuration error */
 		snprintf(err, errlen, "%s", serr);
@@ -201,18 +185,16 @@ struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_f
 	}
 	if (rc != SINK_OK)
 		log_warn("sink not available yet, will retry", LF_S("error", serr));
-	if (*cfg->dead_letter_topic && !(e->dlq = dlq_new(cfg, err, errlen)))
+	if (*cfg->dead_letter_topic && !(e->ap.dlq = dlq_new(cfg, err, errlen)))
 		goto fail;
-	sync_apply(e);
-	if (!(e->cons = new_consumer(e, cfg, err, errlen)))
+	if (!(e->ap.cons = new_consumer(e, cfg, err, errlen)))
 		goto fail;
-	sync_apply(e);
 	if (subscribe(e, err, errlen))
 		goto fail;
 	declare_telemetry(e);
 	return e;
 fail:
-	e->cfg = NULL;              /* the caller keeps cfg on failure */
+	e->ap.cfg = NULL;              /* the caller keeps cfg on failure */
 	engine_free(&e);
 	return NULL;
 }
@@ -243,7 +225,7 @@ static void refuse(struct engine *e, const char *why, const char *err)
 {
 	log_error("reload failed, the running configuration stays", LF_S("reason", why), LF_S("error", err),
 	          LF_I("generation", e->generation));
-	tele_set_reload(e->tele, e->generation, 0);
+	tele_set_reload(e->ap.tele, e->generation, 0);
 }
 
 /* SIGHUP: build the new configuration and every client it changes beside
@@ -254,7 +236,7 @@ static void refuse(struct engine *e, const char *why, const char *err)
 static void reload(struct engine *e)
 {
 	struct errlist errs = { 0 };
-	struct config *nc = config_load(e->cfg->path, &errs), *old = e->cfg;
+	struct config *nc = config_load(e->ap.cfg->path, &errs), *old = e->ap.cfg;
 	struct sink *nsink = NULL;
 	struct dlq *ndlq = NULL;
 	struct tele *ntele = NULL;
@@ -282,8 +264,8 @@ static void reload(struct engine *e)
 			goto fail;
 		}
 	} else {
-		sink_set_routes(e->sink, nc->routes);
-		rc = sink_ensure(e->sink, err, sizeof(err));
+		sink_set_routes(e->ap.sink, nc->routes);
+		rc = sink_ensure(e->ap.sink, err, sizeof(err));
 		if (rc == SINK_PERMANENT || rc == SINK_STALL) {
 			refuse(e, "a statement does not prepare", err);
 			goto fail;
@@ -306,32 +288,30 @@ static void reload(struct engine *e)
 	}
 
 	/* everything stands: swap */
-	e->cfg = nc;
+	e->ap.cfg = nc;
 	if (nsink) {
-		sink_free(&e->sink);
-		e->sink = nsink;
+		sink_free(&e->ap.sink);
+		e->ap.sink = nsink;
 		log_info("sink settings changed: using the new connection");
 	}
 	if (changes & CONFIG_R_DLQ) {
-		dlq_free(&e->dlq);
-		e->dlq = ndlq;
+		dlq_free(&e->ap.dlq);
+		e->ap.dlq = ndlq;
 	}
 	if (changes & CONFIG_R_TELEMETRY) {
-		struct tele *ot = e->tele;
+		struct tele *ot = e->ap.tele;
 
-		e->tele = ntele;
+		e->ap.tele = ntele;
 		log_set_tele(ntele);
 		tele_free(&ot, 2000);
 		declare_telemetry(e);
 		log_info("telemetry settings changed: exporter restarted", LF_S("endpoint", nc->otlp_endpoint));
 	}
-	sync_apply(e);
 	if (ncons) {
 		log_info("kafka settings changed: a new consumer");
 		apply_drop_all(&e->ap);           /* not applied: read again from the stored offsets */
-		consumer_close(&e->cons);
-		e->cons = ncons;
-		sync_apply(e);
+		consumer_close(&e->ap.cons);
+		e->ap.cons = ncons;
 		if (subscribe(e, err, sizeof(err))) {
 			log_error("cannot subscribe with the new settings", LF_S("error", err));
 			e->flags->stop = 1;
@@ -351,11 +331,11 @@ static void reload(struct engine *e)
 	         LF_S("settings", changes & ~CONFIG_R_LIVE ? config_reload_name(changes & ~CONFIG_R_LIVE, what,
 	                                                                          sizeof(what))
 	                                                     : changes ? "live" : "unchanged"));
-	tele_set_reload(e->tele, e->generation, 1);
+	tele_set_reload(e->ap.tele, e->generation, 1);
 	return;
 fail:
 	if (!nsink)
-		sink_set_routes(e->sink, old->routes);   /* it was given the new ones to prepare */
+		sink_set_routes(e->ap.sink, old->routes);   /* it was given the new ones to prepare */
 	sink_free(&nsink);
 	dlq_free(&ndlq);
 	tele_free(&ntele, 0);
@@ -370,7 +350,7 @@ static void lag_cb(void *opaque, const char *topic, int32_t partition, int64_t l
 	struct engine *e = opaque;
 
 	if (lag >= 0) {
-		tele_set_lag(e->tele, topic, partition, lag);
+		tele_set_lag(e->ap.tele, topic, partition, lag);
 		e->lag = (e->lag < 0 ? 0 : e->lag) + lag;
 	}
 }
@@ -390,16 +370,16 @@ static void periodic(void *opaque)
 	struct engine *e = opaque;
 	uint64_t now = mono_ns();
 
-	if (e->cons && now - e->last_lag_ns > 1000000000ULL) {
+	if (e->ap.cons && now - e->last_lag_ns > 1000000000ULL) {
 		e->lag = -1;
-		consumer_each_lag(e->cons, lag_cb, e);
+		consumer_each_lag(e->ap.cons, lag_cb, e);
 		e->last_lag_ns = now;
 	}
 	if (e->flags->status) {
 		e->flags->status = 0;
 		progress(e);
 	}
-	if (e->cfg->stats_interval_ms > 0 && now - e->last_stats_ns > (uint64_t)e->cfg->stats_interval_ms * 1000000ULL) {
+	if (e->ap.cfg->stats_interval_ms > 0 && now - e->last_stats_ns > (uint64_t)e->ap.cfg->stats_interval_ms * 1000000ULL) {
 		if (e->last_stats_ns)
 			progress(e);
 		e->last_stats_ns = now;
@@ -415,17 +395,17 @@ static void take(struct engine *e, struct batch *b, rd_kafka_message_t *k, uint6
 
 	m->start_ns = real_ns();
 	if (b->n == 1)
-		*deadline = mono_ns() + (uint64_t)e->cfg->batch_wait_ms * 1000000ULL;
+		*deadline = mono_ns() + (uint64_t)e->ap.cfg->batch_wait_ms * 1000000ULL;
 	if (rd_kafka_message_headers(k, &h) == RD_KAFKA_RESP_ERR_NO_ERROR)
 		rd_kafka_header_get_last(h, "traceparent", &tp, &tplen);
-	tele_ctx_start(e->tele, tp, tplen, &m->ctx);
+	tele_ctx_start(e->ap.tele, tp, tplen, &m->ctx);
 }
 
 /* k would take b over apply.batch_bytes: it waits for the next batch
  * (a message bigger than that goes alone). */
 static int full(struct engine *e, const struct batch *b, rd_kafka_message_t *k)
 {
-	if (!b->n || b->bytes + k->len + k->key_len <= (size_t)e->cfg->batch_bytes)
+	if (!b->n || b->bytes + k->len + k->key_len <= (size_t)e->ap.cfg->batch_bytes)
 		return 0;
 	apply_hold_back(&e->ap, k);
 	return 1;
@@ -444,7 +424,7 @@ static int collect(struct engine *e)
 	uint64_t deadline = 0;
 	int fatal = 0;
 
-	while (b->n < (size_t)e->cfg->batch_size && !e->flags->stop && !e->flags->reload) {
+	while (b->n < (size_t)e->ap.cfg->batch_size && !e->flags->stop && !e->flags->reload) {
 		int timeout = e->ap.fly ? 0 : 200;
 		rd_kafka_message_t *k = apply_take_held(&e->ap);
 
@@ -455,17 +435,17 @@ static int collect(struct engine *e)
 			continue;
 		}
 		if (b->n) {
-			if (mono_ns() >= deadline || !e->ap.fly || sink_answering(e->sink))
+			if (mono_ns() >= deadline || !e->ap.fly || sink_answering(e->ap.sink))
 				timeout = 0;
 			else
 				timeout = 1;
 		}
-		k = consumer_poll(e->cons, timeout, &fatal);
+		k = consumer_poll(e->ap.cons, timeout, &fatal);
 		if (fatal)
 			return -1;
 		if (!k) {
 			if (b->n) {
-				if (!e->ap.fly || sink_answering(e->sink) || mono_ns() >= deadline)
+				if (!e->ap.fly || sink_answering(e->ap.sink) || mono_ns() >= deadline)
 					break;
 				continue;
 			}
@@ -485,7 +465,7 @@ static int collect(struct engine *e)
 /* The loop: while the sink works on one batch, collect and extract the next. */
 int engine_run(struct engine *e)
 {
-	log_info("cdcrouter running", LF_S("group", e->cfg->group_id), LF_I("routes", e->cfg->routes->n),
+	log_info("cdcrouter running", LF_S("group", e->ap.cfg->group_id), LF_I("routes", e->ap.cfg->routes->n),
 	         LF_I("generation", e->generation));
 	while (!e->flags->stop) {
 		enum apply_result rc = APPLY_OK, rc2;
@@ -526,24 +506,23 @@ void engine_free(struct engine **ep)
 		return;
 	settle_inflight(e);
 	apply_drop_all(&e->ap);         /* librdkafka wants its messages back before it goes */
-	consumer_close(&e->cons);       /* leaves the group cleanly */
-	dlq_free(&e->dlq);
-	sink_free(&e->sink);
-	apply_free(&e->ap);
-	config_free(&e->cfg);
-	if (e->tele) {
+	consumer_close(&e->ap.cons);    /* leaves the group cleanly */
+	dlq_free(&e->ap.dlq);
+	sink_free(&e->ap.sink);
+	config_free(&e->ap.cfg);
+	if (e->ap.tele) {
 		log_set_tele(NULL);
-		tele_free(&e->tele, 3000);
+		tele_free(&e->ap.tele, 3000);
 	}
+	apply_free(&e->ap);
 	free(e);
 	*ep = NULL;
 }
 
 struct tele *engine_take_telemetry(struct engine *e)
 {
-	struct tele *t = e->tele;
+	struct tele *t = e->ap.tele;
 
-	e->tele = NULL;
 	e->ap.tele = NULL;
 	return t;
 }

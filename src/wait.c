@@ -18,12 +18,12 @@ void wait_free(struct wait *w)
  * wait too). */
 static void pause_assigned(struct wait *w)
 {
-	rd_kafka_topic_partition_list_t *l = consumer_assignment(w->cons);
+	rd_kafka_topic_partition_list_t *l = consumer_assignment(*w->cons);
 
 	for (int i = 0; l && i < l->cnt; i++) {
 		struct part *p = parts_find(w->parts, l->elems[i].topic, l->elems[i].partition, 1);
 
-		if (!p->paused && consumer_pause(w->cons, p->topic, p->partition, 1) == 0)
+		if (!p->paused && consumer_pause(*w->cons, p->topic, p->partition, 1) == 0)
 			p->paused = 1;
 	}
 	if (l)
@@ -38,7 +38,7 @@ void wait_resume(struct wait *w)
 	for (size_t i = 0; i < w->parts->n; i++) {
 		struct part *p = w->parts->v[i];
 
-		if (p->paused && !p->parked && consumer_pause(w->cons, p->topic, p->partition, 0) == 0)
+		if (p->paused && !p->parked && consumer_pause(*w->cons, p->topic, p->partition, 0) == 0)
 			p->paused = 0;
 	}
 	w->waiting = 0;
@@ -61,7 +61,7 @@ static void hold(struct wait *w, rd_kafka_message_t *m)
 	struct part *p = parts_find(w->parts, rd_kafka_topic_name(m->rkt), m->partition, 1);
 
 	held_insert(w, w->nheld, m);
-	if (!p->paused && consumer_pause(w->cons, p->topic, p->partition, 1) == 0)
+	if (!p->paused && consumer_pause(*w->cons, p->topic, p->partition, 1) == 0)
 		p->paused = 1;
 }
 
@@ -108,13 +108,13 @@ int wait_idle(struct wait *w, long ms)
 		uint64_t now = mono_ns();
 		long step = now >= end ? 0 : (long)((end - now) / 1000000ULL);
 
-		if (w->dlq)
-			dlq_poll(w->dlq, 0);
+		if (*w->dlq)
+			dlq_poll(*w->dlq, 0);
 		if (step <= 0)
 			break;
 		if (step > 100)
 			step = 100;
-		if (w->in_rebalance || !w->cons) {
+		if (w->in_rebalance || !*w->cons) {
 			struct timespec ts = { 0, step * 1000000L };
 
 			nanosleep(&ts, NULL);
@@ -123,7 +123,7 @@ int wait_idle(struct wait *w, long ms)
 			rd_kafka_message_t *m;
 
 			pause_assigned(w);
-			m = consumer_poll(w->cons, (int)step, &fatal);
+			m = consumer_poll(*w->cons, (int)step, &fatal);
 			if (m)
 				hold(w, m);
 			if (w->tick)

@@ -28,9 +28,9 @@
 #include "parts.h"
 
 struct wait {
-	/* set by the owner (and replaced on reload); not owned */
-	struct consumer *cons;
-	struct dlq *dlq;          /* may be NULL */
+	/* where the owner keeps its clients (read at each use: a reload replaces them) */
+	struct consumer *const *cons;
+	struct dlq *const *dlq;   /* *dlq may be NULL */
 	struct parts *parts;
 	const volatile sig_atomic_t *stop;
 	void (*tick)(void *opaque);
