@@ -21,8 +21,8 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "gz.h"
 #include "jsonl.h"
 #include "util.h"
 
@@ -128,35 +128,6 @@ static int may_log_failure(struct conn *c, char *extra, size_t cap)
 	c->last_log_ns = now;
 	c->suppressed = 0;
 	return 1;
-}
-
-/* ---- compression */
-
-static int gzip_buf(const uint8_t *in, size_t len, uint8_t **out, size_t *outlen)
-{
-	z_stream zs;
-	memset(&zs, 0, sizeof(zs));
-	if (deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -1;
-	size_t cap = deflateBound(&zs, (uLong)len) + 32;    /* + gzip header/trailer */
-	uint8_t *buf = malloc(cap);
-	if (!buf) {
-		deflateEnd(&zs);
-		return -1;
-	}
-	zs.next_in = (Bytef *)in;
-	zs.avail_in = (uInt)len;
-	zs.next_out = buf;
-	zs.avail_out = (uInt)cap;
-	int rc = deflate(&zs, Z_FINISH);
-	deflateEnd(&zs);
-	if (rc != Z_STREAM_END) {
-		free(buf);
-		return -1;
-	}
-	*out = buf;
-	*outlen = zs.total_out;
-	return 0;
 }
 
 /* ---- HTTP */
@@ -342,7 +313,7 @@ static void send_request(struct exporter *e, int sig, const uint8_t *body, size_
 	enum post_result r = POST_DROP;
 	uint64_t budget_end = mono_ns() + ms_ns(RETRY_BUDGET_MS);
 
-	if (e->gzip && gzip_buf(body, len, &gz, &gzlen) == 0) {
+	if (e->gzip && gz_compress(body, len, &gz, &gzlen) == 0) {
 		body = gz;
 		len = gzlen;
 	} else if (e->gzip) {
