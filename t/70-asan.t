@@ -17,7 +17,7 @@ mkdir -p "$A"
     [[ -x configure ]] || autoreconf -fi
     [[ -f Makefile ]] || ./configure --enable-asan CFLAGS='-g -O1' CXXFLAGS='-g -O1'
     make -j"$(nproc)"
-    make -j"$(nproc)" t/unit/test_sqltpl t/unit/test_route t/unit/test_extract t/unit/test_batch t/unit/test_otlp t/tools/kmock
+    make -j"$(nproc)" tests-build
 } >"$T_TMP/build.log" 2>&1 || { tail -30 "$T_TMP/build.log" | sed 's/^/# /'; bail "the --enable-asan build failed"; }
 ok 0 "the --enable-asan build"
 
