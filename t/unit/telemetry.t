@@ -1,0 +1,2 @@
+#!/bin/sh
+exec "$CDCR_SRCDIR/t/lib/unit" test_telemetry
