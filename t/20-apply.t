@@ -5,11 +5,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer
 
-pg_start
-kmock_start "$TOPIC:1" cdcrouter.dlq:1
-sql -c "$SINK_CUSTOMER_SQL"
-c=$T_TMP/conf; write_conf "$c" 'apply = { dead_letter_topic = "cdcrouter.dlq"; };'
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup --topic cdcrouter.dlq:1 'apply = { dead_letter_topic = "cdcrouter.dlq"; };'
 
 # 1. 3000 events over 150 keys: snapshot rows, updates, deletes + tombstones
 python3 "$GEN" --n 3000 --keys 150 --snapshot 150 --deletes 0.1 --tombstones --expect "$T_TMP/expect1" >"$T_TMP/ev1"

@@ -4,11 +4,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer ORDERS=cdc.public.orders
 
-pg_start
-kmock_start "$TOPIC:1" "$ORDERS:1"
-sql -c "$SINK_CUSTOMER_SQL" -c "CREATE TABLE public.orders (id bigint PRIMARY KEY, customer_id uuid, total numeric)"
-c=$T_TMP/conf; write_conf "$c"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup --topic "$ORDERS:1" --sql "CREATE TABLE public.orders (id bigint PRIMARY KEY, customer_id uuid, total numeric)"
 python3 "$GEN" --n 500 --keys 50 --seed 1 --expect "$T_TMP/e1" >"$T_TMP/ev1"
 produce "$TOPIC" <"$T_TMP/ev1"
 cdcr_start "$c"

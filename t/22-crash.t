@@ -4,12 +4,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer AUDIT=audit.customer
 
-pg_start
-kmock_start "$TOPIC:1" "$AUDIT:1"
-sql -c "$SINK_CUSTOMER_SQL" -c "$AUDIT_SQL"
-c=$T_TMP/conf; BATCH_SIZE=100 write_conf "$c"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
-audit_route "$AUDIT" >"$c/routes/audit.route"
+BATCH_SIZE=100 customer_setup --audit "$AUDIT"
 
 # (the mock broker keeps ~5 MB per partition: stay below it)
 python3 "$GEN" --n 12000 --keys 500 --deletes 0.1 --tombstones --expect "$T_TMP/expect" >"$T_TMP/ev"

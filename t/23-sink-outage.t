@@ -4,12 +4,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer AUDIT=audit.customer
 
-pg_start
-kmock_start "$TOPIC:1" "$AUDIT:1"
-sql -c "$SINK_CUSTOMER_SQL" -c "$AUDIT_SQL"
-c=$T_TMP/conf; BATCH_SIZE=200 write_conf "$c"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
-audit_route "$AUDIT" >"$c/routes/audit.route"
+BATCH_SIZE=200 customer_setup --audit "$AUDIT"
 python3 "$GEN" --n 8000 --keys 300 --tombstones --expect "$T_TMP/expect" >"$T_TMP/ev"
 n=$(wc -l <"$T_TMP/ev"); events=$(grep -vc $'\t$' "$T_TMP/ev")
 head -n 2000 "$T_TMP/ev" | tee >(produce "$AUDIT") | produce "$TOPIC"

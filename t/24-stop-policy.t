@@ -4,11 +4,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer
 
-pg_start
-kmock_start "$TOPIC:1"
-sql -c "$SINK_CUSTOMER_SQL"
-c=$T_TMP/conf; write_conf "$c" 'apply = { on_error = "stop"; };'
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup 'apply = { on_error = "stop"; };'
 python3 "$GEN" --n 100 --keys 20 --expect "$T_TMP/expect" >"$T_TMP/ev"
 produce "$TOPIC" <"$T_TMP/ev"
 cdcr_start "$c"

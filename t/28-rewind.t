@@ -13,12 +13,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer AUDIT=audit.customer
 
-pg_start
-kmock_start "$TOPIC:1" "$AUDIT:1"
-sql -c "$SINK_CUSTOMER_SQL" -c "$AUDIT_SQL"
-c=$T_TMP/conf; BATCH_SIZE=100 write_conf "$c"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
-audit_route "$AUDIT" >"$c/routes/audit.route"
+BATCH_SIZE=100 customer_setup --audit "$AUDIT"
 cdcr_start "$c"
 produced=0 events=0 expects=()
 

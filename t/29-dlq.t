@@ -13,11 +13,7 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer DLQ=cdcrouter.dlq
 
-pg_start
-kmock_start "$TOPIC:1" "$DLQ:1"
-sql -c "$SINK_CUSTOMER_SQL"
-c=$T_TMP/conf; write_conf "$c" "apply = { dead_letter_topic = \"$DLQ\"; };"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup --topic "$DLQ:1" "apply = { dead_letter_topic = \"$DLQ\"; };"
 
 dlq_count() { consume_all "$DLQ" -f '%o\n' 2>/dev/null | grep -c . || true; }
 dlq_has() { [[ $(dlq_count) == "$1" ]]; }

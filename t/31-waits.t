@@ -7,16 +7,11 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer AUDIT=audit.customer
 
-pg_start
-kmock_start "$TOPIC:1" "$AUDIT:1"
-sql -c "$SINK_CUSTOMER_SQL" -c "$AUDIT_SQL"
-c=$T_TMP/conf; BATCH_SIZE=200 LOG_LEVEL=debug write_conf "$c" \
+BATCH_SIZE=200 LOG_LEVEL=debug customer_setup --audit "$AUDIT" \
   'kafka = { properties = [ "topic.metadata.refresh.interval.ms=1000", "session.timeout.ms=6000",
                             "heartbeat.interval.ms=500", "max.poll.interval.ms=8000" ]; };
    log = { stats_interval_ms = 1000; };
    apply = { batch_bytes = 4096; };'
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
-audit_route "$AUDIT" >"$c/routes/audit.route"
 python3 "$GEN" --n 3000 --keys 200 --tombstones --expect "$T_TMP/expect" >"$T_TMP/ev"
 n=$(wc -l <"$T_TMP/ev"); events=$(grep -vc $'\t$' "$T_TMP/ev")
 head -n 1000 "$T_TMP/ev" | tee >(produce "$AUDIT") | produce "$TOPIC"

@@ -9,12 +9,9 @@
 source "$CDCR_SRCDIR/t/lib/setup.sh"
 TOPIC=cdc.public.customer ORDERS=cdc.public.orders DLQ=cdcrouter.dlq DLQ2=cdcrouter.dlq2
 
-pg_start
-kmock_start "$TOPIC:1" "$ORDERS:1" "$DLQ:1" "$DLQ2:1"
 ORDERS_SQL="CREATE TABLE public.orders (id bigint PRIMARY KEY, total numeric)"
-sql -c "$SINK_CUSTOMER_SQL" -c "$ORDERS_SQL"
-c=$T_TMP/conf; write_conf "$c" "apply = { dead_letter_topic = \"$DLQ\"; };"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup --topic "$ORDERS:1" --topic "$DLQ:1" --topic "$DLQ2:1" --sql "$ORDERS_SQL" \
+    "apply = { dead_letter_topic = \"$DLQ\"; };"
 cat >"$T_TMP/orders.route" <<'ROUTE'
 topic = "cdc.public.orders";
 params = { id = ".id"; total = ".total"; };

@@ -10,11 +10,7 @@ source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer
 
 otel_up shared
-pg_start
-kmock_start "$TOPIC:1"
-sql -c "$SINK_CUSTOMER_SQL"
-c=$T_TMP/conf; LOG_LEVEL=debug write_conf "$c" "$(otel_conf)"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+LOG_LEVEL=debug customer_setup "$(otel_conf)"
 
 # generated traffic with upserts, deletes and tombstones
 python3 "$GEN" --n 200 --keys 40 --deletes 0.15 --tombstones --seed 40 >"$T_TMP/ev1"

@@ -11,14 +11,11 @@ source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer SLOW=cdc.public.slow
 
 otel_up shared
-pg_start
-kmock_start "$TOPIC:1" "$SLOW:1"
 # public.slow: 2 ms per row, so that a backlog takes seconds to drain
-sql -c "$SINK_CUSTOMER_SQL" -c "CREATE TABLE public.slow (id int)" \
-    -c 'CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$' \
-    -c "CREATE TRIGGER slow BEFORE INSERT ON public.slow FOR EACH ROW EXECUTE FUNCTION slow_down()"
-c=$T_TMP/conf; BATCH_SIZE=100 write_conf "$c" "$(otel_conf)"
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+BATCH_SIZE=100 customer_setup --topic "$SLOW:1" --sql "CREATE TABLE public.slow (id int)" \
+    --sql 'CREATE FUNCTION slow_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.002); RETURN NEW; END $$' \
+    --sql "CREATE TRIGGER slow BEFORE INSERT ON public.slow FOR EACH ROW EXECUTE FUNCTION slow_down()" \
+    "$(otel_conf)"
 cat >"$c/routes/slow.route" <<ROUTE
 name = "slow";
 topic = "$SLOW";

@@ -9,11 +9,7 @@ source "$CDCR_SRCDIR/t/lib/telemetry.sh"
 TOPIC=cdc.public.customer
 
 otel_up shared
-pg_start
-kmock_start "$TOPIC:1"
-sql -c "$SINK_CUSTOMER_SQL"
-c=$T_TMP/conf; write_conf "$c" "$(otel_conf)"      # on_error: skip (no dead-letter topic)
-cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+customer_setup "$(otel_conf)"      # on_error: skip (no dead-letter topic)
 
 python3 "$GEN" --n 50 --keys 20 --seed 42 >"$T_TMP/ev1"
 produce "$TOPIC" <"$T_TMP/ev1"

@@ -144,6 +144,32 @@ wait_offset() {
     done
 }
 
+# customer_setup [option...] [conf text...]: the usual start of a test of the
+# customer route: a private PostgreSQL with the customer table, the mock
+# broker with $TOPIC:1, and the config directory $c (write_conf with the conf
+# texts; BATCH_SIZE and LOG_LEVEL apply) holding the shipped customer route.
+#   --topic T:P   one more topic of the mock broker (repeatable)
+#   --sql S       one more statement on the sink (repeatable)
+#   --audit T     the audit table, its topic T and its route (audit_route)
+customer_setup() {
+    local topics=("$TOPIC:1") stmts=(-c "$SINK_CUSTOMER_SQL") audit=""
+    while (($#)); do
+        case $1 in
+            --topic) topics+=("$2"); shift 2 ;;
+            --sql) stmts+=(-c "$2"); shift 2 ;;
+            --audit) audit=$2; topics+=("$2:1"); stmts+=(-c "$AUDIT_SQL"); shift 2 ;;
+            *) break ;;
+        esac
+    done
+    pg_start
+    kmock_start "${topics[@]}"
+    sql "${stmts[@]}"
+    c=$T_TMP/conf
+    write_conf "$c" "$@"
+    cp "$CDCR_SRCDIR/routes/customer.route" "$c/routes/"
+    if [[ -n $audit ]]; then audit_route "$audit" >"$c/routes/audit.route"; fi
+}
+
 # ---- the audit route: one row per applied event, no key, not idempotent -----
 AUDIT_SQL="CREATE TABLE IF NOT EXISTS public.audit (topic text, part int, off bigint, id uuid, op text, email text)"
 audit_route() {   # audit_route <topic> > file
