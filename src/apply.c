@@ -333,7 +333,7 @@ static void work_reset(struct apply_work *w)
  * isolate data errors, retry transient ones and stalls with back-off after
  * re-reading the stored offsets, re-read them after a fence. Empties w.
  * Returns APPLY_OK, or APPLY_POLICY_STOP. A stop request during retries
- * returns 0 with nothing committed: the next run resumes from the stored
+ * returns APPLY_OK with nothing committed: the next run resumes from the stored
  * offsets. */
 static enum apply_result settle(struct apply *a, struct apply_work *w, enum sink_result rc, char *err, size_t errlen)
 {

@@ -194,7 +194,7 @@ struct engine *engine_new(struct config *cfg, struct tele *tele, struct engine_f
 	declare_telemetry(e);
 	return e;
 fail:
-	e->ap.cfg = NULL;              /* the caller keeps cfg on failure */
+	e->ap.cfg = NULL;           /* the caller keeps cfg on failure */
 	engine_free(&e);
 	return NULL;
 }

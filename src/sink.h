@@ -84,8 +84,9 @@ int sink_answering(const struct sink *s);
  * one failed with the same SQLSTATE and message, that is no message's fault:
  * SINK_STALL (rolled back). When some fail and some do not, a second replay
  * must fail the same messages, or the sink changed under the first (DDL slips
- * in between two messages): SINK_CHANGED, rolled back, no verdicts kept.
- * On SINK_OK the transaction is left OPEN: the caller must sink_commit() or
+ * in between two messages): SINK_CHANGED (rolled back). After SINK_STALL or
+ * SINK_CHANGED the messages still carry the last replay's EK_SQL verdicts:
+ * the caller drops them before it retries. On SINK_OK the transaction is left OPEN: the caller must sink_commit() or
  * sink_rollback(). */
 enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const struct sink_advance *adv,
                                       size_t nadv, char *err, size_t errlen) SINK_MUSTCHECK;

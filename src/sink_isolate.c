@@ -14,7 +14,7 @@ static enum sink_result exec_params(struct sink *s, const char *stmt, int n, cha
                                     char *err, size_t errlen)
 {
 	return sink_check_state(s, PQexecPrepared(s->conn, stmt, n, s->values, s->lengths, NULL, 0), "apply",
-	                   sqlstate, err, errlen);
+	                        sqlstate, err, errlen);
 }
 
 /* What one pass of the slow path saw. */
@@ -65,7 +65,7 @@ static enum sink_result isolate_pass(struct sink *s, struct batch *b, const stru
 			snprintf(m->sqlstate, sizeof(m->sqlstate), "%s", sqlstate);
 			batch_set_error(b, m, EK_SQL, "%s", msg);
 			if ((rc = sink_check(s, PQexec(s->conn, "ROLLBACK TO SAVEPOINT cdcr_msg"), "rollback to savepoint",
-			                err, errlen)))
+			                     err, errlen)))
 				return rc;
 			continue;
 		}
@@ -80,7 +80,8 @@ static enum sink_result isolate_pass(struct sink *s, struct batch *b, const stru
 	return SINK_OK;
 }
 
-/* Forget the SQL verdicts of a pass; failed[i] says whether message i had one. */
+/* Forget the SQL verdicts of the first pass before the second; failed[i]
+ * says whether message i had one. */
 static void forget_sql_errors(struct batch *b, unsigned char *failed)
 {
 	for (size_t i = 0; i < b->n; i++) {
@@ -127,8 +128,7 @@ enum sink_result sink_apply_isolating(struct sink *s, struct batch *b, const str
 		goto fail;
 	for (size_t i = 0; i < b->n && !differ; i++)
 		differ = failed[i] != (b->m[i].outcome == OUT_PENDING && b->m[i].err == EK_SQL);
-	if (differ) {
-		forget_sql_errors(b, failed);
+	if (differ) {           /* the caller drops the verdicts, as after a stall */
 		snprintf(err, errlen, "two message-by-message replays of the batch disagree on which messages fail");
 		s->prepared = 0;
 		rc = SINK_CHANGED;

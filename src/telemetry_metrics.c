@@ -278,16 +278,19 @@ out:
 
 /* ---- metrics: the API */
 
-void tele_declare_error_kind(struct tele *t, const char *kind)
+/* Add v to the series of a counter with one attribute. */
+static void count(struct tele *t, int metric, const char *value, int64_t v)
 {
-	const char *v[] = { kind };
+	const char *vals[] = { value };
 
 	if (!t)
 		return;
 	pthread_mutex_lock(&t->mu);
-	tele_m_add(t, M_ERRORS, v, 0);
+	tele_m_add(t, metric, vals, v);
 	pthread_mutex_unlock(&t->mu);
 }
+
+void tele_declare_error_kind(struct tele *t, const char *kind) { count(t, M_ERRORS, kind, 0); }
 
 void tele_batch_done(struct tele *t, size_t n_messages, uint64_t start_ns, uint64_t end_ns)
 {
@@ -311,27 +314,8 @@ void tele_set_lag(struct tele *t, const char *topic, int32_t partition, int64_t 
 	pthread_mutex_unlock(&t->mu);
 }
 
-void tele_stall(struct tele *t, const char *reason)
-{
-	const char *v[] = { reason };
-
-	if (!t)
-		return;
-	pthread_mutex_lock(&t->mu);
-	tele_m_add(t, M_STALLS, v, 1);
-	pthread_mutex_unlock(&t->mu);
-}
-
-void tele_rewind(struct tele *t, const char *topic)
-{
-	const char *v[] = { topic };
-
-	if (!t)
-		return;
-	pthread_mutex_lock(&t->mu);
-	tele_m_add(t, M_REWINDS, v, 1);
-	pthread_mutex_unlock(&t->mu);
-}
+void tele_stall(struct tele *t, const char *reason) { count(t, M_STALLS, reason, 1); }
+void tele_rewind(struct tele *t, const char *topic) { count(t, M_REWINDS, topic, 1); }
 
 void tele_set_reload(struct tele *t, int64_t generation, int ok)
 {
